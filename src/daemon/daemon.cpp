@@ -1,0 +1,218 @@
+#include "daemon/daemon.hpp"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "base/log.hpp"
+#include "berth_build.h"
+#include "graph/store.hpp"
+#include "http/api/api.hpp"
+#include "http/server.hpp"
+#include "jobs/events.hpp"
+#include "kernel/host.hpp"
+#include "kernel/lock_file.hpp"
+#include "kernel/process.hpp"
+#include "kernel/unix_socket.hpp"
+#include "loop/loop.hpp"
+#include "loop/signals.hpp"
+
+namespace berth::daemon {
+
+namespace {
+
+std::string go_arch(const std::string& machine) {
+    if (machine == "x86_64") return "amd64";
+    if (machine == "aarch64") return "arm64";
+    if (machine == "armv7l") return "arm";
+    return machine;
+}
+
+// dockerd's server-side warnings for limits the host cannot enforce.
+std::vector<std::string> limit_warnings(const kernel::CgroupInfo& c) {
+    std::vector<std::string> w;
+    if (!c.memory_limit) w.push_back("WARNING: No memory limit support");
+    if (c.memory_limit && !c.swap_limit) w.push_back("WARNING: No swap limit support");
+    if (!c.cpu_cfs_quota) w.push_back("WARNING: No cpu cfs quota support");
+    if (!c.cpu_cfs_period) w.push_back("WARNING: No cpu cfs period support");
+    if (!c.cpu_shares) w.push_back("WARNING: No cpu shares support");
+    if (!c.cpuset) w.push_back("WARNING: No cpuset support");
+    return w;
+}
+
+http::SystemInfo system_info(const Config& cfg, const kernel::HostInfo& host,
+                             std::string engine_id) {
+    http::SystemInfo s;
+    s.engine_id = std::move(engine_id);
+    s.name = host.hostname;
+    s.data_root = cfg.data_root;
+    s.exec_root = cfg.exec_root;
+    s.version = BERTH_VERSION;
+    s.git_commit = BERTH_GIT_COMMIT;
+    s.build_time = std::string(__DATE__) + " " + __TIME__;
+    s.compiler = "g++ " __VERSION__;
+    s.kernel_version = host.kernel_version;
+    s.operating_system = host.operating_system;
+    s.os_version = host.os_version;
+    s.arch = go_arch(host.architecture);
+    s.ncpu = host.ncpu;
+    s.mem_total = host.mem_total;
+    s.cgroup_driver = "cgroupfs";
+    s.cgroup_version = host.cgroup.version_string();
+    const kernel::CgroupInfo& c = host.cgroup;
+    s.memory_limit = c.memory_limit;
+    s.swap_limit = c.swap_limit;
+    s.cpu_cfs_period = c.cpu_cfs_period;
+    s.cpu_cfs_quota = c.cpu_cfs_quota;
+    s.cpu_shares = c.cpu_shares;
+    s.cpuset = c.cpuset;
+    s.pids_limit = c.pids_limit;
+    s.oom_kill_disable = c.oom_kill_disable;
+    s.ipv4_forwarding = host.ipv4_forwarding;
+    s.bridge_nf_iptables = host.bridge_nf_iptables;
+    s.bridge_nf_ip6tables = host.bridge_nf_ip6tables;
+    s.debug = cfg.debug;
+    s.storage_driver = "overlay2";
+    s.logging_driver = "json-file";
+    s.default_runtime = "berth";
+    s.warnings = limit_warnings(c);
+    return s;
+}
+
+struct Daemon {
+    Config cfg;
+    kernel::UniqueFd data_root_lock, pid_lock;
+    std::unique_ptr<loop::Loop> loop;
+    std::unique_ptr<graph::Store> store;
+    jobs::EventBus events;
+    http::Router router;
+    http::ApiContext api;
+    std::unique_ptr<http::Server> server;
+    std::unique_ptr<loop::SignalWatcher> signals;
+    std::vector<kernel::UnixListener> listeners;
+    bool stopping = false;
+
+    Result<> start();
+    void stop(int signo);
+    void cleanup();
+};
+
+Result<> Daemon::start() {
+    kernel::ignore_sigpipe();
+    if (auto r = kernel::raise_open_file_limit(); !r) log::warn(r.error().message);
+    if (auto r = kernel::make_dirs(cfg.data_root, 0710); !r)
+        return fail(std::move(r.error()).wrap("create data root"));
+    if (auto r = kernel::make_dirs(cfg.exec_root, 0700); !r)
+        return fail(std::move(r.error()).wrap("create exec root"));
+    auto lock = kernel::lock_exclusive(cfg.data_root + "/berth.lock", "data root " + cfg.data_root);
+    if (!lock) return fail(lock.error());
+    data_root_lock = std::move(*lock);
+    auto pid = kernel::write_pid_file(cfg.pidfile);
+    if (!pid) return fail(pid.error());
+    pid_lock = std::move(*pid);
+
+    auto l = loop::Loop::create();
+    if (!l) return fail(l.error());
+    loop = std::move(*l);
+    auto st = graph::Store::open(cfg.data_root);
+    if (!st) return fail(st.error());
+    store = std::move(*st);
+    auto id = store->engine_id();
+    if (!id) return fail(id.error());
+    auto host = kernel::read_host_info();
+    if (!host) return fail(std::move(host.error()).wrap("read host information"));
+
+    api.loop = loop.get();
+    api.store = store.get();
+    api.events = &events;
+    api.system = system_info(cfg, *host, *id);
+    api.count_open_fds = &kernel::count_open_fds;
+    http::register_system_routes(router, api);
+    http::register_event_routes(router, api);
+
+    http::ServerLimits limits;
+    limits.connections_max = size_t(cfg.api_max_connections);
+    limits.idle_timeout_ns = cfg.api_idle_timeout_s * 1'000'000'000LL;
+    limits.request_timeout_ns = cfg.api_request_timeout_s * 1'000'000'000LL;
+    limits.shutdown_grace_ns = cfg.shutdown_timeout_s * 1'000'000'000LL;
+    http::ServerIdentity identity;
+    identity.server = std::string("berth/") + BERTH_VERSION + " (linux)";
+    identity.api_version = http::api_version_current.str();
+    server = std::make_unique<http::Server>(*loop, router, limits, identity);
+    api.server = server.get();
+
+    if (cfg.hosts.empty()) cfg.hosts.push_back("unix://" + std::string(default_socket));
+    for (const std::string& h : cfg.hosts) {
+        auto path = unix_socket_path(h);
+        if (!path) return fail(path.error());
+        auto ls = kernel::listen_unix(*path, cfg.group);
+        if (!ls) return fail(ls.error());
+        if (!ls->group_warning.empty()) log::debug(ls->group_warning);
+        server->add_listener(ls->fd.release());
+        listeners.push_back(std::move(*ls));
+    }
+
+    auto sw = loop::SignalWatcher::create(
+        *loop, {SIGTERM, SIGINT},
+        [](void* ctx, int signo) { static_cast<Daemon*>(ctx)->stop(signo); }, this);
+    if (!sw) return fail(sw.error());
+    signals = std::move(*sw);
+
+    for (const auto& ls : listeners) {
+        log::info("API listen on " + ls.path);
+        std::printf("berthd %s is up: API on %s\nexport DOCKER_HOST=unix://%s\n", BERTH_VERSION,
+                    ls.path.c_str(), ls.path.c_str());
+    }
+    std::fflush(stdout);
+    log::info("Daemon has completed initialization (engine id " + *id + ")");
+    return {};
+}
+
+void Daemon::stop(int signo) {
+    if (stopping) {
+        log::warn("second signal received; shutdown is already in progress");
+        return;
+    }
+    stopping = true;
+    log::info(std::string("Processing signal '") + strsignal(signo) + "'; shutting down");
+    server->shutdown([](void* ctx) { static_cast<Daemon*>(ctx)->loop->stop(); }, this);
+}
+
+void Daemon::cleanup() {
+    for (const auto& ls : listeners) unlink(ls.path.c_str());
+    if (pid_lock) unlink(cfg.pidfile.c_str());
+}
+
+}  // namespace
+
+int run(Config config) {
+    log::Level level;
+    if (!log::parse_level(config.log_level, level)) {
+        log::error("invalid --log-level: " + config.log_level);
+        return 1;
+    }
+    log::set_level(config.debug ? log::Level::debug : level);
+    auto d = std::make_unique<Daemon>();
+    d->cfg = std::move(config);
+    if (auto r = d->start(); !r) {
+        log::error("failed to start daemon: " + r.error().message);
+        d->cleanup();
+        return 1;
+    }
+    auto r = d->loop->run();
+    if (d->signals) d->signals->stop();
+    // Let the cancelled signal read come back before the loop goes away.
+    while (d->loop->in_flight() > 0)
+        if (!d->loop->tick(100'000'000)) break;
+    d->cleanup();
+    if (!r) {
+        log::error("event loop: " + r.error().message);
+        return 1;
+    }
+    log::info("Daemon shutdown complete");
+    return 0;
+}
+
+}  // namespace berth::daemon

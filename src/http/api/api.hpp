@@ -1,0 +1,67 @@
+// The Docker API handlers' view of the daemon: what they may read and call. The composition
+// root (daemon/) fills it; handlers stay thin and never reach around it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "http/router.hpp"
+
+namespace berth::graph {
+class Store;
+}
+namespace berth::jobs {
+class EventBus;
+}
+namespace berth::loop {
+class Loop;
+}
+
+namespace berth::http {
+
+class Server;
+
+// Host and daemon facts for /version and /info, read once at start-up.
+struct SystemInfo {
+    std::string engine_id;
+    std::string name;  // host name
+    std::string data_root;
+    std::string exec_root;
+    std::string version;     // berth's version
+    std::string git_commit;
+    std::string build_time;
+    std::string compiler;    // shown where Docker shows its Go version
+    std::string kernel_version;
+    std::string operating_system;
+    std::string os_version;
+    std::string arch;        // Go's names: amd64, arm64
+    int ncpu = 0;
+    int64_t mem_total = 0;
+    std::string cgroup_driver;   // cgroupfs
+    std::string cgroup_version;  // "1" or "2"
+    bool memory_limit = false, swap_limit = false, cpu_cfs_period = false, cpu_cfs_quota = false,
+         cpu_shares = false, cpuset = false, pids_limit = false, oom_kill_disable = false;
+    bool ipv4_forwarding = false, bridge_nf_iptables = false, bridge_nf_ip6tables = false;
+    bool debug = false;
+    std::string storage_driver;
+    std::string logging_driver;
+    std::string default_runtime;
+    std::vector<std::string> security_options;
+    std::vector<std::string> warnings;
+};
+
+struct ApiContext {
+    loop::Loop* loop = nullptr;
+    graph::Store* store = nullptr;
+    jobs::EventBus* events = nullptr;
+    Server* server = nullptr;
+    SystemInfo system;
+    int (*count_open_fds)() = nullptr;
+    size_t events_listeners = 0;  // open /events streams
+};
+
+void register_system_routes(Router& router, ApiContext& ctx);
+void register_event_routes(Router& router, ApiContext& ctx);
+
+}  // namespace berth::http

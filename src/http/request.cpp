@@ -1,0 +1,77 @@
+#include "http/request.hpp"
+
+namespace berth::http {
+
+namespace {
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+}  // namespace
+
+std::string url_decode(std::string_view s, bool plus_is_space) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (c == '%' && i + 2 < s.size()) {
+            int hi = hex_value(s[i + 1]);
+            int lo = hex_value(s[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                out += char(hi * 16 + lo);
+                i += 2;
+                continue;
+            }
+        }
+        out += (plus_is_space && c == '+') ? ' ' : c;
+    }
+    return out;
+}
+
+std::string_view Request::header(std::string_view lower_name) const {
+    for (const auto& [k, v] : headers)
+        if (k == lower_name) return v;
+    return {};
+}
+
+std::optional<std::string> Request::query_value(std::string_view key) const {
+    std::string_view q = query;
+    while (!q.empty()) {
+        size_t amp = q.find('&');
+        std::string_view pair = q.substr(0, amp);
+        q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+        size_t eq = pair.find('=');
+        std::string k = url_decode(pair.substr(0, eq), true);
+        if (k != key) continue;
+        if (eq == std::string_view::npos) return std::string{};
+        return url_decode(pair.substr(eq + 1), true);
+    }
+    return std::nullopt;
+}
+
+bool Request::query_bool(std::string_view key) const {
+    auto v = query_value(key);
+    if (!v) return false;
+    std::string s;
+    for (char c : *v) s += char(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    return !(s.empty() || s == "0" || s == "no" || s == "false" || s == "none");
+}
+
+void Request::clear() {
+    method.clear();
+    target.clear();
+    path.clear();
+    query.clear();
+    headers.clear();
+    body.clear();
+    params.clear();
+    http_major = http_minor = 1;
+    keep_alive = true;
+    upgrade = false;
+    version = api_version_current;
+    versioned = false;
+}
+
+}  // namespace berth::http

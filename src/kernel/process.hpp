@@ -1,0 +1,17 @@
+// Process-wide settings of the daemon itself: the open-file limit (every connection and, later,
+// every container costs fds) and counting what is open (for /info's NFd and leak tests).
+#pragma once
+
+#include "base/error.hpp"
+
+namespace berth::kernel {
+
+// Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit.
+Result<long> raise_open_file_limit();
+// The number of fds open in this process.
+int count_open_fds();
+// Ignores SIGPIPE: a client that vanishes must not kill the daemon (sends use MSG_NOSIGNAL
+// too; this covers writes to pipes).
+void ignore_sigpipe();
+
+}  // namespace berth::kernel
