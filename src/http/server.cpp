@@ -120,7 +120,13 @@ public:
 
     void dispatch_shutdown() {
         if (state_ == State::reading && !parser_.in_request() && in_.size() == in_off_) {
-            close_now();
+            // Idle: close, after the last response has gone out.
+            if (buffered() == 0) {
+                close_now();
+            } else {
+                close_after_flush_ = true;
+                flush_or_finish_close();
+            }
             return;
         }
         if (state_ == State::busy || state_ == State::hijacked) {

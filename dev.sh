@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# berth's one entry point for people and CI.
+#   ./dev.sh run [berthd flags…]   install what is missing, build, run berthd in the foreground
+#   ./dev.sh test                  install what is missing, build, run every test; ends with
+#                                  "N passed, N failed"
+#   ./dev.sh setup | build | bench
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUILD_DIR=${BUILD_DIR:-build}
+# Build dependencies and the test-only tools (docker CLI comes with the machine).
+PACKAGES=(g++ pkg-config meson ninja-build liburing-dev node-llhttp libsimdjson-dev libzstd-dev
+          zlib1g-dev libssl-dev libsqlite3-dev libcli11-dev libgtest-dev libbenchmark-dev
+          python3 python3-docker curl)
+
+setup() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        echo "berth: installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+build() {
+    local werror=${WERROR:-false}
+    if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+        meson setup "$BUILD_DIR" --buildtype=debugoptimized -Dwerror="$werror" >/dev/null
+    else
+        meson configure "$BUILD_DIR" -Dwerror="$werror" >/dev/null
+    fi
+    ninja -C "$BUILD_DIR" >/dev/null
+}
+
+run_tests() {
+    local logdir="$BUILD_DIR/test-logs"
+    rm -rf "$logdir" && mkdir -p "$logdir"
+    local passed=0 failed=0 skipped=0 rc=0
+    for t in unit/unit_tests loop/loop_tests e2e/e2e_tests; do
+        local bin="$BUILD_DIR/tests/$t" name
+        name=$(basename "$t")
+        echo "== $name"
+        set +e
+        "$bin" --gtest_color=no 2>&1 | tee "$logdir/$name.log" | grep -E '^\[ +(OK|FAILED|SKIPPED) +\]|^\[==========\]' | grep -v ' tests, listed below' || true
+        local st=${PIPESTATUS[0]}
+        set -e
+        local p f s
+        p=$(grep -cE '^\[       OK \]' "$logdir/$name.log" || true)
+        f=$(grep -E '^\[  FAILED  \] .*\(' "$logdir/$name.log" | grep -vc 'tests, listed below' || true)
+        s=$(grep -cE '^\[  SKIPPED \] .*\(' "$logdir/$name.log" || true)
+        if [ "$st" -ne 0 ] && [ "$f" -eq 0 ]; then
+            echo "$name exited with status $st (crash?) — see $logdir/$name.log"
+            f=$((f + 1))
+        fi
+        passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+        [ "$st" -ne 0 ] && rc=1
+    done
+    echo "== berth-bench --quick (the tool must keep working; numbers are not judged here)"
+    if [ -x "$BUILD_DIR/benchmarks/ping_load" ]; then
+        if "$BUILD_DIR/benchmarks/ping_load" --quick > "$logdir/ping_load.log" 2>&1; then
+            passed=$((passed + 1)); tail -3 "$logdir/ping_load.log"
+        else
+            failed=$((failed + 1)); rc=1; cat "$logdir/ping_load.log"
+        fi
+    fi
+    ((skipped)) && echo "($skipped skipped)"
+    echo "$passed passed, $failed failed"
+    return $rc
+}
+
+cmd=${1:-help}
+shift || true
+case "$cmd" in
+    setup) setup ;;
+    build) setup; build ;;
+    run)
+        setup; build
+        exec "$BUILD_DIR/src/berthd" "$@" ;;
+    test)
+        setup; WERROR=true build
+        run_tests ;;
+    bench)
+        setup; build
+        "$BUILD_DIR/benchmarks/parse_route_bench"
+        "$BUILD_DIR/benchmarks/ping_load" "$@" ;;
+    *)
+        sed -n '2,7p' "$0"; exit 2 ;;
+esac
