@@ -89,6 +89,12 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
     r.http_minor = p->http_minor;
     r.keep_alive = llhttp_should_keep_alive(p) != 0;
     r.upgrade = p->upgrade != 0;
+    if (p->http_major != 1) {
+        // As Go's net/http: this server speaks HTTP/1.x only.
+        self->error_status_ = 505;
+        self->error_message_ = "unsupported protocol version";
+        return -1;
+    }
     size_t q = r.target.find('?');
     r.path = r.target.substr(0, q);
     if (q != std::string::npos) r.query = r.target.substr(q + 1);

@@ -139,7 +139,7 @@ public:
     void on_deadline() {
         switch (state_) {
             case State::reading:
-                if (parser_.in_request()) {
+                if (request_clock_) {
                     ++server_.stats_.timeouts;
                     queue_response_head_and_body(
                         408, "application/json",
@@ -252,6 +252,7 @@ private:
             case State::reading:
             case State::busy: break;
         }
+        start_request_clock();
         if (in_.size() == in_off_ && state_ == State::reading && !processing_) {
             parse_fresh(data);
         } else {
@@ -311,19 +312,17 @@ private:
         dispatch();
     }
 
-    // Deadlines: a started request must complete within request_timeout (slowloris); an idle
-    // keep-alive connection is closed after idle_timeout.
+    // Deadlines: from the first byte of a request (blank lines count: a slowloris must not keep
+    // a connection by trickling them) it must complete within request_timeout; between requests
+    // an idle keep-alive connection is closed after idle_timeout.
+    void start_request_clock() {
+        if (state_ != State::reading || request_clock_) return;
+        request_clock_ = true;
+        set_deadline(server_.limits_.request_timeout_ns);
+    }
     void after_parse() {
-        if (state_ != State::reading) return;
-        if (parser_.in_request()) {
-            if (!request_clock_) {
-                request_clock_ = true;
-                set_deadline(server_.limits_.request_timeout_ns);
-            }
-        } else {
-            request_clock_ = false;
-            set_deadline(server_.limits_.idle_timeout_ns);
-        }
+        if (state_ == State::reading && (parser_.in_request() || in_.size() > in_off_))
+            start_request_clock();
     }
 
     void dispatch() {

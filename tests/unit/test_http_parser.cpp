@@ -129,3 +129,10 @@ TEST(HttpParser, query_bool_follows_docker_rules) {
     EXPECT_FALSE(r.query_bool("g"));
     EXPECT_FALSE(r.query_bool("missing"));
 }
+
+TEST(HttpParser, http2_request_line_is_505_as_go_answers) {
+    RequestParser p(ParseLimits{});
+    auto out = p.feed("GET /_ping HTTP/2.0\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(out.status, Status::error);
+    EXPECT_EQ(out.http_status, 505);
+}
