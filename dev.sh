@@ -11,7 +11,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 # Build dependencies and the test-only tools (docker CLI comes with the machine).
 PACKAGES=(g++ pkg-config meson ninja-build liburing-dev node-llhttp libsimdjson-dev libzstd-dev
           zlib1g-dev libssl-dev libsqlite3-dev libcli11-dev libgtest-dev libbenchmark-dev
-          python3 python3-docker curl)
+          libseccomp-dev busybox-static python3 python3-docker curl)
 
 setup() {
     local missing=()
@@ -40,7 +40,7 @@ run_tests() {
     local logdir="$BUILD_DIR/test-logs"
     rm -rf "$logdir" && mkdir -p "$logdir"
     local passed=0 failed=0 skipped=0 rc=0
-    for t in unit/unit_tests loop/loop_tests e2e/e2e_tests; do
+    for t in unit/unit_tests loop/loop_tests kernel/kernel_tests e2e/e2e_tests; do
         local bin="$BUILD_DIR/tests/$t" name
         name=$(basename "$t")
         echo "== $name"

@@ -3,10 +3,12 @@
 #include <liburing.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 
 #include <cassert>
 #include <cstdio>
 #include <fstream>
+#include <poll.h>
 
 #include "base/time.hpp"
 
@@ -40,6 +42,10 @@ int Completion::buffer_id() const {
 }
 
 namespace {
+
+// liburing 2.3 predates IORING_OP_WAITID (Linux 6.7); its number and SQE layout are the
+// kernel's ABI (io_uring/waitid.c: fd = id, len = idtype, file_index = options, addr2 = infop).
+constexpr int op_waitid = 50;
 
 std::string read_sysctl(const char* path) {
     std::ifstream in(path);
@@ -102,7 +108,7 @@ Result<std::unique_ptr<Loop>> Loop::create(unsigned entries) {
     f.multishot_accept = at_least(5, 19);
     f.provided_buffer_ring = at_least(5, 19);
     f.recv_multishot = at_least(6, 0);
-    f.waitid = at_least(6, 7);
+    f.waitid = false;
 
     io_uring_probe* probe = io_uring_get_probe_ring(&loop->ring_->ring);
     std::string missing;
@@ -122,6 +128,8 @@ Result<std::unique_ptr<Loop>> Loop::create(unsigned entries) {
                 missing += name;
             }
         }
+        f.waitid = at_least(6, 7) && probe->last_op >= op_waitid &&
+                   io_uring_opcode_supported(probe, op_waitid);
         io_uring_free_probe(probe);
     }
     if (!(params.features & IORING_FEAT_NODROP) || !(params.features & IORING_FEAT_EXT_ARG)) {
@@ -208,6 +216,15 @@ bool Loop::prepare(Completion& c) {
         case Op::timeout: io_uring_prep_timeout(sqe, &c.ts_, 0, 0); break;
         case Op::cancel: io_uring_prep_cancel64(sqe, c.target_, 0); break;
         case Op::close: io_uring_prep_close(sqe, c.fd_); break;
+        case Op::waitid:
+            if (features_.waitid) {
+                io_uring_prep_rw(op_waitid, sqe, c.fd_, nullptr, P_PIDFD, 0);
+                sqe->file_index = WEXITED;
+                sqe->addr2 = reinterpret_cast<uint64_t>(c.addr_);
+            } else {
+                io_uring_prep_poll_add(sqe, c.fd_, POLLIN);
+            }
+            break;
         case Op::none:
         case Op::post: assert(false && "not a ring operation"); break;
     }
@@ -353,6 +370,14 @@ void Loop::close(Completion& c, int fd) {
     queue(c);
 }
 
+void Loop::waitid(Completion& c, int pidfd, siginfo_t* info) {
+    c.op = Op::waitid;
+    c.fd_ = pidfd;
+    c.multishot_ = false;
+    c.addr_ = info;
+    queue(c);
+}
+
 void Loop::reap() {
     io_uring_cqe* cqe;
     unsigned head;
@@ -368,7 +393,13 @@ void Loop::reap() {
             queue(*c);
             continue;
         }
-        ready_.push_back({c, cqe->res, cqe->flags});
+        int32_t res = cqe->res;
+        if (c->op == Op::waitid && !features_.waitid && res >= 0) {
+            // The fallback: the pidfd polled readable, so the child has exited; reap it now.
+            auto* info = static_cast<siginfo_t*>(c->addr_);
+            res = ::waitid(P_PIDFD, id_t(c->fd_), info, WEXITED | WNOHANG) == 0 ? 0 : -errno;
+        }
+        ready_.push_back({c, res, cqe->flags});
     }
     io_uring_cq_advance(&ring_->ring, n);
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <linux/time_types.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <cstddef>
@@ -35,6 +36,7 @@ enum class Op : unsigned char {
     timeout,
     cancel,
     close,
+    waitid,
 };
 
 struct Completion {
@@ -126,6 +128,10 @@ public:
     // Cancels `target` without a completion of its own to watch.
     void cancel(Completion& target);
     void close(Completion& c, int fd);
+    // Waits for the process behind `pidfd` to exit and reaps it; `info` gets waitid's siginfo
+    // (si_code CLD_EXITED / CLD_KILLED / CLD_DUMPED, si_status). IORING_OP_WAITID where the
+    // kernel has it (6.7+); elsewhere a poll on the pidfd followed by waitid(WNOHANG).
+    void waitid(Completion& c, int pidfd, siginfo_t* info);
 
     std::span<const std::byte> buffer(int id) const;
     void release_buffer(int id);

@@ -1,0 +1,101 @@
+// The native exec driver: turns a ContainerSpec into a running, isolated process and watches it
+// through the reactor. start() does the short synchronous part (plan, cgroup, clone3, cgroup
+// placement) and returns; the exec result arrives on the report pipe and the exit through
+// waitid on the ring, each delivered to the container's callbacks. No helper process, no
+// thread: a running container is a pidfd, a cgroup and two completions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/error.hpp"
+#include "drivers/exec/container_spec.hpp"
+#include "drivers/exec/plan.hpp"
+#include "kernel/cgroup.hpp"
+#include "kernel/spawn.hpp"
+#include "loop/loop.hpp"
+
+namespace berth::drivers {
+
+// Per-phase start timings (ns), kept for inspect and the benchmarks.
+struct StartPhases {
+    int64_t plan_ns = 0;     // spec → spawn plan (user, caps, seccomp, /etc files)
+    int64_t cgroup_ns = 0;   // cgroup created and limits written
+    int64_t clone_ns = 0;    // clone3 returned in the parent
+    int64_t place_ns = 0;    // placed in the v1 hierarchies, child released
+    int64_t exec_ns = 0;     // report pipe closed: the user's program is running
+};
+
+struct ExitStatus {
+    int exit_code = 0;  // the code, or 128 + signal
+    int signal = 0;     // killed by this signal, 0 if it exited
+    bool oom_killed = false;
+    int64_t finished_ns = 0;  // wall clock
+};
+
+class Container;
+
+struct ContainerEvents {
+    void* ctx = nullptr;
+    // The program is running (ok) or could not be started (the error says why, Docker's words).
+    void (*started)(void* ctx, Container& c, const Result<>& result) = nullptr;
+    // The process is gone and reaped; cgroup stats are still readable inside this call.
+    void (*exited)(void* ctx, Container& c, const ExitStatus& status) = nullptr;
+};
+
+class Container {
+public:
+    ~Container();
+    pid_t pid() const { return child_.pid(); }
+    const StartPhases& phases() const { return phases_; }
+    bool running() const { return running_; }
+    kernel::Cgroup* cgroup() { return cgroup_ ? &*cgroup_ : nullptr; }
+    Result<> signal(int signo) const { return child_.signal(signo); }
+    const std::string& id() const { return id_; }
+
+private:
+    friend class ExecDriver;
+    Container() = default;
+    static void on_report(loop::Completion& c);
+    static void on_exit(loop::Completion& c);
+    void finish_exit();
+
+    class ExecDriver* driver_ = nullptr;
+    std::string id_;
+    std::unique_ptr<PreparedPlan> plan_;
+    kernel::ChildProcess child_;
+    kernel::UniqueFd report_;
+    std::optional<kernel::Cgroup> cgroup_;
+    ContainerEvents events_;
+    StartPhases phases_;
+    int64_t started_at_ns_ = 0;
+    bool running_ = false;
+    bool exec_failed_ = false;
+    bool report_done_ = false;
+    bool exit_done_ = false;
+    Error exec_error_;
+    kernel::ChildReport report_buf_{};
+    siginfo_t exit_info_{};
+    loop::Completion report_c_, exit_c_;
+};
+
+class ExecDriver {
+public:
+    // `cgroups` may be null (no limits, the container stays in berthd's cgroup).
+    ExecDriver(loop::Loop& loop, kernel::CgroupManager* cgroups, kernel::CgroupInfo layout);
+
+    // Starts the container's first process. Errors here are synchronous (bad spec, a limit the
+    // kernel refuses, clone3 failing) and leave nothing behind; exec failures come through
+    // events.started. The Container must outlive its `exited` callback.
+    Result<std::unique_ptr<Container>> start(const ContainerSpec& spec, ContainerEvents events);
+
+private:
+    friend class Container;
+    loop::Loop& loop_;
+    kernel::CgroupManager* cgroups_;
+    kernel::CgroupInfo layout_;
+};
+
+}  // namespace berth::drivers

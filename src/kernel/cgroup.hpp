@@ -1,0 +1,162 @@
+// cgroups for containers on both kinds of host: cgroup v2 with delegated controllers, and
+// hybrid/v1 hosts (limits through the v1 hierarchies; membership, kill and freeze through the
+// v2 tree where it exists). A Cgroup is a guard: dropping it without release() removes what it
+// created, so a failed start leaves nothing behind.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.hpp"
+#include "kernel/fd.hpp"
+#include "kernel/host.hpp"
+
+namespace berth::kernel {
+
+// HostConfig's resource fields, in Docker's units. 0 means "not set".
+struct CgroupLimits {
+    int64_t memory = 0;              // Memory, bytes
+    int64_t memory_swap = 0;         // MemorySwap: memory+swap bytes; -1 unlimited
+    int64_t memory_reservation = 0;  // MemoryReservation, bytes (soft limit / memory.low)
+    int64_t cpu_quota = 0;           // CpuQuota, µs per period (NanoCpus is converted by callers)
+    uint64_t cpu_period = 0;         // CpuPeriod, µs (default 100000 when a quota is set)
+    uint64_t cpu_shares = 0;         // CpuShares (v1 shares; converted to cpu.weight on v2)
+    std::string cpuset_cpus;         // CpusetCpus "0-1"
+    std::string cpuset_mems;         // CpusetMems
+    int64_t pids_limit = 0;          // PidsLimit; 0 or -1 unlimited
+    uint16_t blkio_weight = 0;       // BlkioWeight 10..1000 (io.weight on v2)
+};
+
+struct CgroupStats {
+    uint64_t memory_usage = 0;  // bytes
+    uint64_t memory_limit = 0;  // bytes (host memory when unlimited)
+    uint64_t memory_max_usage = 0;
+    uint64_t cpu_usage_ns = 0;  // total
+    uint64_t cpu_user_ns = 0;
+    uint64_t cpu_system_ns = 0;
+    uint64_t pids_current = 0;
+    uint64_t pids_limit = 0;
+    uint64_t oom_kills = 0;
+};
+
+// Internals shared by cgroup.cpp, cgroup_v1.cpp and cgroup_v2.cpp (callers use the classes).
+namespace cgroupfs {
+// Where one container's cgroup lives: a directory per controller, "" where the host lacks it.
+// On a pure v2 host (`unified`) every delegated controller names the one v2 directory.
+struct Dirs {
+    bool unified = false;
+    std::string memory, cpu, cpuacct, cpuset, pids, blkio, freezer;
+    std::string v2;  // the cgroup2 directory (membership, kill, freeze), "" on v1 hosts
+};
+}  // namespace cgroupfs
+
+class Cgroup;
+
+// Knows the host layout and the parent cgroup ("berth" by default, or cgroup-parent).
+class CgroupManager {
+  public:
+    static Result<std::unique_ptr<CgroupManager>> create(const CgroupInfo& layout,
+                                                         std::string parent = "berth",
+                                                         std::string root = "/sys/fs/cgroup");
+    // Creates <parent>/<id> in every hierarchy in use and writes `limits`. Invalid limits
+    // (memory below what the kernel accepts, pids 1 is fine, a bad cpuset) come back as
+    // invalid_parameter errors naming the field, and nothing is left behind.
+    Result<Cgroup> create(const std::string& id, const CgroupLimits& limits);
+    // Removes leftovers of containers that are not in `keep` (start-up reconciliation).
+    Result<size_t> remove_stale(const std::vector<std::string>& keep);
+    const CgroupInfo& layout() const { return layout_; }
+    // True when CLONE_INTO_CGROUP can place a child in every hierarchy that matters (v2 with
+    // the controllers delegated); on hybrid hosts the v1 memberships need add_process().
+    bool clone_into_cgroup_is_enough() const;
+
+  private:
+    friend class Cgroup;
+    // One mounted v1 hierarchy berth uses; cpu and cpuacct may share one.
+    struct Hierarchy {
+        std::string dir;
+        std::vector<std::string> controllers;
+    };
+    Result<> prepare_parent() const;
+    Result<> make_dirs(Cgroup& cgroup) const;
+    cgroupfs::Dirs dirs_of(const std::string& id) const;
+
+    CgroupInfo layout_;
+    std::string parent_;
+    std::string root_;
+    std::vector<Hierarchy> v1_;  // the v1 hierarchies berth uses, deduplicated
+    std::string v2_;             // the cgroup2 tree's directory, "" without one
+};
+
+class Cgroup {
+  public:
+    Cgroup() = default;
+    Cgroup(Cgroup&&) noexcept;
+    Cgroup& operator=(Cgroup&&) noexcept;
+    ~Cgroup();  // destroy() unless released
+
+    // An O_DIRECTORY fd of the v2 cgroup for clone3's CLONE_INTO_CGROUP, or -1 without a v2 tree.
+    int v2_fd() const { return v2_fd_.get(); }
+    // Adds `pid` to every hierarchy (all v1 ones, and v2 unless it was placed by clone3).
+    Result<> add_process(pid_t pid, bool v2_done = false);
+    Result<> update(const CgroupLimits& limits);
+    Result<> freeze();
+    Result<> thaw();
+    // SIGKILL to every process in the cgroup (cgroup.kill on v2, else walking cgroup.procs).
+    Result<> kill_all();
+    Result<CgroupStats> stats() const;
+    // True if the kernel OOM-killed something in this cgroup.
+    bool oom_killed() const;
+    std::vector<pid_t> pids() const;
+    // Kills what is left and removes the directories; idempotent.
+    Result<> destroy();
+    // Keep the cgroup when this guard is dropped (a running container owns it now).
+    void release() { released_ = true; }
+    const std::string& id() const { return id_; }
+
+  private:
+    friend class CgroupManager;
+    const CgroupManager* manager_ = nullptr;
+    std::string id_;
+    std::vector<std::string> dirs_;  // every directory created, v1 hierarchies and v2
+    cgroupfs::Dirs at_;              // the same directories by controller
+    UniqueFd v2_fd_;
+    bool released_ = false;
+};
+
+namespace cgroupfs {
+// File I/O on cgroupfs; every error names the path (and the value written).
+Result<std::string> read(const std::string& path);
+Result<> write(const std::string& path, std::string_view value);
+// A limit: a value the kernel refuses (EINVAL, ERANGE, EBUSY, …) becomes an invalid_parameter
+// error naming the HostConfig `field` and the value as the user gave it (`shown`).
+Result<> write_limit(const std::string& path, std::string_view value, std::string_view field,
+                     std::string_view shown);
+bool exists(const std::string& path);
+std::optional<uint64_t> read_u64(const std::string& path);          // "max" or missing: nullopt
+uint64_t keyed_value(std::string_view text, std::string_view key);  // "key N" lines
+uint64_t host_memory_bytes();                                       // MemTotal
+std::string_view trim(std::string_view s);
+void sleep_ms(int ms);
+// How long freeze() waits for every task to stop before it thaws and gives up.
+constexpr int freeze_wait_ms_max = 1000;
+
+// cgroup_v1.cpp
+Result<> write_limits_v1(const Dirs& dirs, const CgroupLimits& limits);
+Result<> copy_cpuset_v1(const std::string& parent, const std::string& dir);
+CgroupStats stats_v1(const Dirs& dirs);
+Result<> freeze_v1(const std::string& freezer_dir, bool frozen);
+
+// cgroup_v2.cpp
+Result<> enable_controllers_v2(const std::string& dir, const std::vector<std::string>& wanted);
+Result<> write_limits_v2(const Dirs& dirs, const CgroupLimits& limits);
+CgroupStats stats_v2(const Dirs& dirs);
+Result<> freeze_v2(const std::string& dir, bool frozen);
+}  // namespace cgroupfs
+
+}  // namespace berth::kernel

@@ -1,0 +1,107 @@
+#include "kernel/spawn.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "kernel/child.hpp"
+
+namespace berth::kernel {
+
+Result<> ChildProcess::signal(int signo) const {
+    if (!pidfd_) return fail(Error::make(ErrorKind::conflict, "process is not running"));
+    if (syscall(SYS_pidfd_send_signal, pidfd_.get(), signo, nullptr, 0) != 0)
+        return fail(Error::last_sys("pidfd_send_signal " + std::to_string(pid_)));
+    return {};
+}
+
+Result<int> ChildProcess::wait_status() {
+    siginfo_t info{};
+    if (waitid(P_PIDFD, id_t(pidfd_.get()), &info, WEXITED) != 0)
+        return fail(Error::last_sys("waitid " + std::to_string(pid_)));
+    release();
+    return exit_code_from_siginfo(info.si_code, info.si_status);
+}
+
+void ChildProcess::kill_and_reap() {
+    if (!pidfd_) return;
+    syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+    siginfo_t info{};
+    waitid(P_PIDFD, id_t(pidfd_.get()), &info, WEXITED);
+    release();
+}
+
+int exit_code_from_siginfo(int code, int status) {
+    if (code == CLD_EXITED) return status;
+    return 128 + status;  // CLD_KILLED, CLD_DUMPED
+}
+
+Result<Spawned> spawn(SpawnPlan plan) {
+    int report[2], sync[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return fail(Error::last_sys("pipe for exec report"));
+    UniqueFd report_r(report[0]), report_w(report[1]);
+    if (pipe2(sync, O_CLOEXEC) != 0) return fail(Error::last_sys("pipe for start sync"));
+    UniqueFd sync_r(sync[0]), sync_w(sync[1]);
+    plan.report_fd = report_w.get();
+    plan.sync_fd = sync_r.get();
+
+    int pidfd = -1;
+    clone_args args{};
+    args.flags = plan.clone_flags | CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    if (plan.cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = uint64_t(plan.cgroup_fd);
+    }
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0) return fail(Error::last_sys("clone3"));
+    if (pid == 0) run_child(plan);  // never returns
+
+    Spawned s;
+    s.child = ChildProcess(pid_t(pid), UniqueFd(pidfd));
+    s.report = std::move(report_r);
+    s.go = std::move(sync_w);
+    return s;
+}
+
+Error child_report_error(const ChildReport& r) {
+    std::string detail(r.detail, strnlen(r.detail, sizeof r.detail));
+    std::string why = std::strerror(r.err);
+    for (char& c : why) c = char(tolower(static_cast<unsigned char>(c)));
+    switch (r.stage) {
+        case ChildStage::exec:
+            if (r.err == ENOENT && detail.find('/') == std::string::npos)
+                return Error::invalid("exec: \"" + detail + "\": executable file not found in $PATH");
+            return Error::invalid("exec: \"" + detail + "\": " + why);
+        case ChildStage::cwd:
+            return Error::invalid("chdir to cwd (\"" + detail + "\") set in config.json failed: " +
+                                  why);
+        case ChildStage::mount:
+            return Error::make(ErrorKind::system,
+                               "error mounting " + detail + " in the container: " + why);
+        case ChildStage::user:
+            return Error::make(ErrorKind::system, "unable to set user (" + detail + "): " + why);
+        default:
+            return Error::make(ErrorKind::system,
+                               "container set-up failed (stage " +
+                                   std::to_string(int(r.stage)) + ", " + detail + "): " + why);
+    }
+}
+
+Result<> wait_exec(Spawned& s) {
+    ChildReport r{};
+    ssize_t n;
+    do n = read(s.report.get(), &r, sizeof r);
+    while (n < 0 && errno == EINTR);
+    if (n == 0) return {};
+    if (n != ssize_t(sizeof r)) return fail(Error::internal("short report from container child"));
+    return fail(child_report_error(r));
+}
+
+}  // namespace berth::kernel

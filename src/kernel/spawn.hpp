@@ -1,0 +1,71 @@
+// Starting a container's first process: clone3 with CLONE_PIDFD and the plan's namespaces
+// (CLONE_INTO_CGROUP when the plan has a cgroup fd), then the child runs the plan. The parent
+// gets a ChildProcess, the owner of the pidfd that kills and reaps the child if dropped.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "base/error.hpp"
+#include "kernel/fd.hpp"
+#include "kernel/spawn_plan.hpp"
+
+namespace berth::kernel {
+
+class ChildProcess {
+public:
+    ChildProcess() = default;
+    ChildProcess(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+    ChildProcess(ChildProcess&&) noexcept = default;
+    ChildProcess& operator=(ChildProcess&& o) noexcept {
+        if (this != &o) {
+            kill_and_reap();
+            pid_ = o.pid_;
+            pidfd_ = std::move(o.pidfd_);
+            o.pid_ = 0;
+        }
+        return *this;
+    }
+    ~ChildProcess() { kill_and_reap(); }
+
+    pid_t pid() const { return pid_; }
+    int pidfd() const { return pidfd_.get(); }
+    explicit operator bool() const { return bool(pidfd_); }
+    // pidfd_send_signal: never signals a recycled pid.
+    Result<> signal(int signo) const;
+    // Blocking wait (tests and tools; the daemon waits through the loop).
+    Result<int> wait_status();
+    // The caller reaped it (through the loop) or hands ownership on: forget it.
+    void release() {
+        pid_ = 0;
+        pidfd_.reset();
+    }
+
+private:
+    void kill_and_reap();
+    pid_t pid_ = 0;
+    UniqueFd pidfd_;
+};
+
+struct Spawned {
+    ChildProcess child;
+    // Reads 0 bytes (EOF) once exec succeeded, or a ChildReport.
+    UniqueFd report;
+    // Write one byte to let the child go (after it was placed in its v1 cgroups); closing it
+    // without writing makes the child exit.
+    UniqueFd go;
+};
+
+// clone3 + run_child. The plan's report_fd/sync_fd are filled in here.
+Result<Spawned> spawn(SpawnPlan plan);
+
+// Waits for the report pipe (blocking) and turns a ChildReport into Docker's error text:
+// `exec: "foo": executable file not found in $PATH`, `... permission denied`, `chdir to cwd …`.
+Result<> wait_exec(Spawned& s);
+Error child_report_error(const ChildReport& r);
+
+// Docker's exit code for a waitid result: the code, or 128 + signal.
+int exit_code_from_siginfo(int code, int status);
+
+}  // namespace berth::kernel

@@ -1,0 +1,220 @@
+// A process in a real container, started by the exec driver on a real loop: pid 1, hostname,
+// /dev, /proc and /sys as Docker sets them, masked paths, capabilities and seccomp, users,
+// Docker's exec errors, no leaked fds or mounts, and no escape through hostile symlinks.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "rootfs_fixture.hpp"
+#include "spawn_harness.hpp"
+
+using namespace berth;
+using namespace berth::testing;
+
+namespace {
+
+class Spawn : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "needs root: namespaces, mounts and pivot_root";
+        if (!have_busybox()) GTEST_SKIP() << "needs /bin/busybox (Debian busybox-static)";
+        rootfs_ = std::make_unique<BusyboxRootfs>();
+        mkdir((rootfs_->dir() + "/container").c_str(), 0700);
+    }
+    drivers::ContainerSpec spec(std::vector<std::string> args) {
+        drivers::ContainerSpec s;
+        s.rootfs = rootfs_->path();
+        s.container_dir = rootfs_->dir() + "/container";
+        s.args = std::move(args);
+        s.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+        return s;
+    }
+    RunResult sh(const std::string& script) { return run_container(spec({"sh", "-c", script})); }
+
+    std::unique_ptr<BusyboxRootfs> rootfs_;
+};
+
+size_t host_mount_count() {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    size_t n = 0;
+    while (std::getline(in, line)) ++n;
+    return n;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+TEST_F(Spawn, process_is_pid_1_with_the_container_hostname) {
+    auto s = spec({"sh", "-c", "echo $$; hostname; cat /etc/hostname"});
+    s.id = test_container_id();
+    auto r = run_container(s);
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_EQ(r.exit.exit_code, 0) << r.err;
+    std::string h = s.id.substr(0, 12);
+    EXPECT_EQ(r.out, "1\n" + h + "\n" + h + "\n");
+}
+
+TEST_F(Spawn, exit_code_and_signal_death_are_reported_as_docker_does) {
+    auto a = sh("exit 3");
+    ASSERT_TRUE(a.started) << a.start_error;
+    EXPECT_EQ(a.exit.exit_code, 3);
+    EXPECT_EQ(a.exit.signal, 0);
+    // A signal from outside (pid 1 ignores its own kill -9, as in Docker).
+    auto b = run_container(spec({"sleep", "30"}), nullptr, SIGKILL);
+    ASSERT_TRUE(b.started) << b.start_error;
+    EXPECT_EQ(b.exit.exit_code, 137);
+    EXPECT_EQ(b.exit.signal, SIGKILL);
+}
+
+TEST_F(Spawn, missing_binary_is_executable_file_not_found_in_path) {
+    auto r = run_container(spec({"no-such-program"}));
+    EXPECT_FALSE(r.started);
+    EXPECT_EQ(r.start_error, "exec: \"no-such-program\": executable file not found in $PATH");
+}
+
+TEST_F(Spawn, non_executable_file_is_permission_denied) {
+    auto r = run_container(spec({"/etc/passwd"}));
+    EXPECT_FALSE(r.started);
+    EXPECT_EQ(r.start_error, "exec: \"/etc/passwd\": permission denied");
+}
+
+TEST_F(Spawn, missing_working_dir_is_a_clear_error) {
+    auto s = spec({"true"});
+    s.working_dir = "/nope";
+    auto r = run_container(s);
+    EXPECT_FALSE(r.started);
+    EXPECT_EQ(r.start_error,
+              "chdir to cwd (\"/nope\") set in config.json failed: no such file or directory");
+}
+
+TEST_F(Spawn, user_by_name_gets_its_groups_from_the_image) {
+    auto s = spec({"id"});
+    s.user = "alice";
+    auto r = run_container(s);
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_NE(r.out.find("uid=1000(alice) gid=1000(alice)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("29(audio)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("50(staff)"), std::string::npos) << r.out;
+    s.user = "1234:50";
+    auto n = run_container(s);
+    ASSERT_TRUE(n.started) << n.start_error;
+    EXPECT_NE(n.out.find("uid=1234 gid=50(staff)"), std::string::npos) << n.out;
+}
+
+TEST_F(Spawn, unknown_user_fails_before_anything_starts) {
+    auto s = spec({"true"});
+    s.user = "nobody2";
+    auto r = run_container(s);
+    EXPECT_FALSE(r.started);
+    EXPECT_EQ(r.start_error, "unable to find user nobody2: no matching entries in passwd file");
+}
+
+TEST_F(Spawn, dev_has_dockers_nodes_links_and_mounts) {
+    auto r = sh("ls /dev; ls /dev/pts; cat /proc/self/mountinfo");
+    ASSERT_TRUE(r.started) << r.start_error;
+    for (const char* n : {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm",
+                          "mqueue", "fd", "stdin", "stdout", "stderr", "ptmx"})
+        EXPECT_NE(r.out.find(std::string(n) + "\n"), std::string::npos) << n << "\n" << r.out;
+    EXPECT_NE(r.out.find(" /dev/pts "), std::string::npos);
+    EXPECT_NE(r.out.find(" /dev/shm "), std::string::npos);
+    EXPECT_NE(r.out.find(" /dev/mqueue "), std::string::npos);
+    EXPECT_NE(r.out.find(" /sys/fs/cgroup"), std::string::npos);
+}
+
+TEST_F(Spawn, proc_and_sys_are_masked_and_read_only_as_docker_does) {
+    auto r = sh(
+        "cat /proc/keys | wc -c; ls /sys/firmware | wc -l; "
+        "echo x > /proc/sys/kernel/hostname 2>/dev/null && echo wrote-proc-sys; "
+        "touch /sys/x 2>/dev/null && echo wrote-sys; echo done");
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_EQ(r.out, "0\n0\ndone\n") << r.err;
+}
+
+TEST_F(Spawn, only_stdio_is_open_in_the_container) {
+    auto r = sh("ls /proc/self/fd");
+    ASSERT_TRUE(r.started) << r.start_error;
+    // ls itself holds the directory open as fd 3.
+    EXPECT_EQ(r.out, "0\n1\n2\n3\n");
+}
+
+TEST_F(Spawn, workdir_through_a_leaked_fd_cannot_leave_the_root_cve_2024_21626) {
+    for (int fd = 3; fd <= 12; ++fd) {
+        auto s = spec({"pwd"});
+        s.working_dir = "/proc/self/fd/" + std::to_string(fd);
+        auto r = run_container(s);
+        EXPECT_FALSE(r.started) << "cwd " << s.working_dir << " gave " << r.out;
+    }
+}
+
+TEST_F(Spawn, container_cannot_reach_the_daemon_binary_cve_2019_5736) {
+    auto r = sh("for p in /proc/[0-9]*; do readlink $p/exe; done | grep -vc '^/bin/busybox$'; "
+                "readlink /proc/1/exe");
+    ASSERT_TRUE(r.started) << r.start_error;
+    // Every process the container can see runs its own busybox: no daemon binary to open.
+    EXPECT_EQ(r.out, "0\n/bin/busybox\n") << r.err;
+}
+
+TEST_F(Spawn, readonly_rootfs_refuses_writes_outside_mounts) {
+    auto s = spec({"sh", "-c", "touch /x 2>/dev/null && echo wrote; touch /tmp/y 2>/dev/null "
+                               "&& echo tmp-ok; echo done"});
+    s.readonly_rootfs = true;
+    s.tmpfs.push_back({"/tmp", ""});
+    auto r = run_container(s);
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_EQ(r.out, "tmp-ok\ndone\n");
+}
+
+TEST_F(Spawn, network_none_has_only_loopback) {
+    auto r = sh("cat /proc/net/dev | tail -n +3 | cut -d: -f1");
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_EQ(r.out, "    lo\n");
+}
+
+TEST_F(Spawn, proc_symlinked_to_root_is_refused_and_nothing_is_mounted) {
+    rmdir((rootfs_->path() + "/proc").c_str());
+    ASSERT_EQ(symlink("/", (rootfs_->path() + "/proc").c_str()), 0);
+    size_t before = host_mount_count();
+    auto r = run_container(spec({"true"}));
+    EXPECT_FALSE(r.started);
+    EXPECT_NE(r.start_error.find("/proc"), std::string::npos) << r.start_error;
+    EXPECT_EQ(host_mount_count(), before);
+}
+
+TEST_F(Spawn, etc_hosts_symlinked_to_the_host_shadow_stays_inside_the_root) {
+    std::string shadow = slurp("/etc/shadow");
+    ASSERT_EQ(symlink("/etc/shadow", (rootfs_->path() + "/etc/hosts").c_str()), 0);
+    auto r = sh("cat /etc/hosts | head -1");
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_EQ(r.out, "127.0.0.1\tlocalhost\n");
+    EXPECT_EQ(slurp("/etc/shadow"), shadow);
+}
+
+TEST_F(Spawn, bind_target_with_dotdot_chain_lands_inside_the_root) {
+    std::string marker = rootfs_->dir() + "/marker";
+    std::ofstream(marker) << "m";
+    auto s = spec({"cat", "/escape"});
+    s.binds.push_back({marker, "/../../../../../../tmp/../escape", true, ""});
+    auto r = run_container(s);
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_EQ(r.out, "m");
+    struct stat st {};
+    EXPECT_NE(stat("/escape", &st), 0);
+}
+
+TEST_F(Spawn, no_mount_is_left_on_the_host_after_many_runs) {
+    size_t before = host_mount_count();
+    for (int i = 0; i < 5; ++i) {
+        auto r = run_container(spec({"true"}));
+        ASSERT_TRUE(r.started) << r.start_error;
+    }
+    EXPECT_EQ(host_mount_count(), before);
+}
