@@ -218,3 +218,130 @@ TEST_F(Spawn, no_mount_is_left_on_the_host_after_many_runs) {
     }
     EXPECT_EQ(host_mount_count(), before);
 }
+
+TEST_F(Spawn, default_capabilities_and_seccomp_are_dockers) {
+    auto r = sh("grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|Seccomp|NoNewPrivs):' "
+                "/proc/self/status");
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_NE(r.out.find("CapInh:\t0000000000000000"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("CapPrm:\t00000000a80425fb"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("CapEff:\t00000000a80425fb"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("CapBnd:\t00000000a80425fb"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Seccomp:\t2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("NoNewPrivs:\t0"), std::string::npos) << r.out;
+}
+
+TEST_F(Spawn, non_root_user_has_no_effective_capabilities_and_no_new_privs_when_asked) {
+    auto s = spec({"grep", "-E", "^(CapEff|CapBnd|NoNewPrivs):", "/proc/self/status"});
+    s.user = "alice";
+    s.no_new_privileges = true;
+    auto r = run_container(s);
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_NE(r.out.find("CapEff:\t0000000000000000"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("CapBnd:\t00000000a80425fb"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("NoNewPrivs:\t1"), std::string::npos) << r.out;
+}
+
+TEST_F(Spawn, cap_add_cap_drop_and_unconfined_seccomp) {
+    auto s = spec({"grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status"});
+    s.cap_add = {"NET_ADMIN"};
+    s.cap_drop = {"CAP_CHOWN", "mknod"};
+    s.seccomp = drivers::SeccompMode::unconfined;
+    auto r = run_container(s);
+    ASSERT_TRUE(r.started) << r.start_error;
+    // a80425fb + NET_ADMIN (bit 12) - CHOWN (bit 0) - MKNOD (bit 27) = a00435fa
+    EXPECT_NE(r.out.find("CapEff:\t00000000a00435fa"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Seccomp:\t0"), std::string::npos) << r.out;
+}
+
+TEST_F(Spawn, unknown_capability_is_refused_before_start) {
+    auto s = spec({"true"});
+    s.cap_add = {"NOT_A_CAP"};
+    auto r = run_container(s);
+    EXPECT_FALSE(r.started);
+    EXPECT_EQ(r.start_error, "unknown capability: \"CAP_NOT_A_CAP\"");
+}
+
+TEST_F(Spawn, invalid_seccomp_profile_is_refused_before_start) {
+    auto s = spec({"true"});
+    s.seccomp = drivers::SeccompMode::custom;
+    s.seccomp_profile = R"({"defaultAction": "SCMP_ACT_BOGUS"})";
+    auto r = run_container(s);
+    EXPECT_FALSE(r.started);
+    EXPECT_NE(r.start_error.find("invalid seccomp profile"), std::string::npos) << r.start_error;
+}
+
+namespace {
+
+// A cgroup manager under a parent unique to this test process; removed at the end.
+class SpawnWithCgroups : public Spawn {
+protected:
+    void SetUp() override {
+        Spawn::SetUp();
+        if (IsSkipped()) return;
+        auto layout = kernel::detect_cgroups();
+        ASSERT_TRUE(layout) << layout.error().message;
+        layout_ = *layout;
+        parent_ = "berth-test-spawn-" + std::to_string(getpid());
+        auto m = kernel::CgroupManager::create(layout_, parent_);
+        ASSERT_TRUE(m) << m.error().message;
+        manager_ = std::move(*m);
+    }
+    void TearDown() override {
+        if (!manager_) return;
+        (void)manager_->remove_stale({});
+        std::string root = "/sys/fs/cgroup";
+        std::system(("find " + root + " -maxdepth 3 -type d -name " + parent_ +
+                     " -exec rmdir {} + 2>/dev/null")
+                        .c_str());
+    }
+    kernel::CgroupInfo layout_;
+    std::string parent_;
+    std::unique_ptr<kernel::CgroupManager> manager_;
+};
+
+}  // namespace
+
+TEST_F(SpawnWithCgroups, memory_limit_oom_kill_is_recorded) {
+    if (!layout_.memory_limit) GTEST_SKIP() << "no memory controller on this host";
+    // The memory hog is pid 1 itself, so its death is the container's exit.
+    auto s = spec({"dd", "if=/dev/zero", "of=/dev/shm/fill", "bs=1M", "count=256"});
+    s.resources.memory = 32 * 1024 * 1024;
+    s.resources.memory_swap = 32 * 1024 * 1024;
+    auto r = run_container(s, manager_.get());
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_TRUE(r.exit.oom_killed);
+    EXPECT_EQ(r.exit.exit_code, 137) << r.out << r.err;
+}
+
+TEST_F(SpawnWithCgroups, pids_limit_stops_forks) {
+    if (!layout_.pids_limit) GTEST_SKIP() << "no pids controller on this host";
+    auto s = spec({"sh", "-c", "sleep 1 & sleep 1 & sleep 1 & wait; echo end"});
+    s.resources.pids_limit = 2;
+    auto r = run_container(s, manager_.get());
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_NE(r.err.find("can't fork"), std::string::npos) << r.err;
+}
+
+TEST_F(SpawnWithCgroups, memory_below_the_minimum_fails_and_leaves_nothing) {
+    auto s = spec({"true"});
+    s.resources.memory = 1024 * 1024;
+    auto r = run_container(s, manager_.get());
+    EXPECT_FALSE(r.started);
+    EXPECT_EQ(r.start_error, "Minimum memory limit allowed is 6MB");
+    auto left = manager_->remove_stale({});
+    ASSERT_TRUE(left);
+    EXPECT_EQ(*left, 0u);
+}
+
+TEST_F(SpawnWithCgroups, cgroup_is_removed_after_the_container_exits) {
+    auto s = spec({"cat", "/proc/self/cgroup"});
+    s.resources.memory = 64 * 1024 * 1024;
+    auto r = run_container(s, manager_.get());
+    ASSERT_TRUE(r.started) << r.start_error;
+    // Inside its own cgroup namespace the container sees itself at the root.
+    EXPECT_NE(r.out.find(":memory:/\n"), std::string::npos) << r.out;
+    auto left = manager_->remove_stale({});
+    ASSERT_TRUE(left);
+    EXPECT_EQ(*left, 0u);
+}
