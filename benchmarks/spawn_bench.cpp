@@ -29,6 +29,8 @@ struct Options {
     bool netns = false;
     bool cgroup = true;
     bool quick = false;
+    bool unconfined = false;  // no seccomp (to see its share)
+    bool privileged = false;  // no masks, no seccomp, all caps
 };
 
 Options parse(int argc, char** argv) {
@@ -40,6 +42,8 @@ Options parse(int argc, char** argv) {
         else if (a == "--netns") o.netns = true;
         else if (a == "--no-cgroup") o.cgroup = false;
         else if (a == "--quick") o.quick = true;
+        else if (a == "--unconfined") o.unconfined = true;
+        else if (a == "--privileged") o.privileged = true;
         else {
             std::fprintf(stderr,
                          "usage: spawn_bench [--runs N] [--warmup N] [--netns] [--no-cgroup] "
@@ -125,6 +129,8 @@ int main(int argc, char** argv) {
     spec.args = {"/bin/true"};
     spec.network = o.netns ? drivers::NetworkMode::none : drivers::NetworkMode::host;
     if (o.cgroup) spec.resources.memory = 64 * 1024 * 1024;
+    if (o.unconfined) spec.seccomp = drivers::SeccompMode::unconfined;
+    spec.privileged = o.privileged;
 
     std::vector<int64_t> total, plan, cg, clone, place, exec;
     int failures = 0;

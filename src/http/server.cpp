@@ -161,6 +161,15 @@ public:
     }
 
     int64_t deadline_ns() const { return deadline_ns_; }
+    // Called by the sweep: a connection with no request in progress drops its buffers.
+    void shrink_if_idle() {
+        if (state_ != State::reading || request_clock_ || shrunk_) return;
+        parser_.shrink();
+        if (out_.empty()) std::string().swap(out_);
+        if (sending_.empty()) std::string().swap(sending_);
+        std::string().swap(exchange_.extra_headers_);
+        shrunk_ = true;
+    }
     Connection* next = nullptr;
     Connection* prev = nullptr;
 
@@ -327,6 +336,7 @@ private:
 
     void dispatch() {
         ++server_.stats_.requests;
+        shrunk_ = false;
         state_ = State::busy;
         deadline_ns_ = 0;
         request_clock_ = false;
@@ -358,7 +368,8 @@ private:
         flush();
         resume_reading_if_paused();
         if (!processing_) process_input();
-        if (state_ == State::reading && !parser_.in_request() && in_.empty()) parser_.shrink();
+        // Keep the request's buffers for the next one on this connection; an idle connection
+        // gives them back in the sweep (shrink_if_idle), so idle memory stays small.
     }
 
     void peer_closed() {
@@ -504,6 +515,7 @@ private:
     bool request_clock_ = false;
     bool closed_ = false;
     bool eof_ = false;
+    bool shrunk_ = false;
     int64_t deadline_ns_ = 0;
     RequestParser parser_;
     Exchange exchange_;
@@ -657,6 +669,7 @@ void Server::on_sweep(loop::Completion& c) {
     for (Connection* conn = s->head_; conn; conn = conn->next) {
         int64_t d = conn->deadline_ns();
         if (d != 0 && d <= now) conn->on_deadline();
+        else conn->shrink_if_idle();
     }
     if (!(s->shutting_down_ && s->connection_count_ == 0)) s->arm_sweep();
     else s->maybe_done();

@@ -9,8 +9,10 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -312,10 +314,42 @@ void build_root(const SpawnPlan& p) {
         fail(p, ChildStage::readonly_rootfs, errno, "/");
 }
 
+// Opens a pty pair on the container's devpts (after pivot_root, so /dev/ptmx is its own), sends
+// the master to the daemon and returns the slave, owned by the container's user as runc does.
+int open_console(const SpawnPlan& p) {
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) fail(p, ChildStage::console, errno, "/dev/ptmx");
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) != 0) fail(p, ChildStage::console, errno, "unlockpt");
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (slave < 0) fail(p, ChildStage::console, errno, "open pty slave");
+    if (fchown(slave, p.uid, p.gid) != 0) fail(p, ChildStage::console, errno, "chown pty slave");
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &master, sizeof(int));
+    if (sendmsg(p.console_socket_fd, &msg, MSG_NOSIGNAL) != 1)
+        fail(p, ChildStage::console, errno, "send pty master");
+    close(master);
+    return slave;
+}
+
 void set_stdio(const SpawnPlan& p) {
+    int fds[3] = {p.stdio[0], p.stdio[1], p.stdio[2]};
+    bool tty = p.console_socket_fd >= 0;
+    if (tty) fds[0] = fds[1] = fds[2] = open_console(p);
     int null_fd = -1;
     for (int i = 0; i < 3; ++i) {
-        int fd = p.stdio[i];
+        int fd = fds[i];
         if (fd < 0) {
             if (null_fd < 0) null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
             fd = null_fd;
@@ -328,7 +362,7 @@ void set_stdio(const SpawnPlan& p) {
         }
     }
     if (p.setsid) setsid();
-    if (p.controlling_tty && ioctl(0, TIOCSCTTY, 0) != 0)
+    if (tty && ioctl(0, TIOCSCTTY, 0) != 0)
         fail(p, ChildStage::stdio, errno, "controlling terminal");
     // Close every fd but stdio and the report pipe now, not at exec: a daemon fd still open at
     // chdir time would let a WORKDIR of /proc/self/fd/N land outside the root (CVE-2024-21626).

@@ -429,6 +429,11 @@ Result<Context> new_context(const SeccompProfile& p) {
     uint32_t def = scmp_action(*p.default_action, p.default_errno_ret);
     Context ctx(seccomp_init(def));
     if (!ctx) return fail(Error::internal("seccomp_init failed"));
+    // A binary tree of syscall numbers instead of a linear list. Same decisions, but the kernel
+    // emulates the filter for every (arch, syscall) pair when it is loaded (the action cache),
+    // so a linear 1,000-instruction program costs ~0.8 ms per container start; the tree, far less.
+    if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2); rc < 0)
+        return fail(Error::sys(-rc, "seccomp: enable binary-tree optimization"));
     for (const std::string& name : chosen_arches(p)) {
         uint32_t arch = scmp_arch(name);
         if (arch == 0) return fail(profile_error("unknown architecture " + in_quotes(name)));

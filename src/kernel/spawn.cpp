@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,6 +94,44 @@ Error child_report_error(const ChildReport& r) {
                                "container set-up failed (stage " +
                                    std::to_string(int(r.stage)) + ", " + detail + "): " + why);
     }
+}
+
+Result<UniqueFd> receive_fd(int socket_fd) {
+    char byte;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(socket_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) return fail(Error::last_sys("receive tty master"));
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    if (n != 1 || !cm || cm->cmsg_type != SCM_RIGHTS)
+        return fail(Error::internal("the container did not send its tty"));
+    int fd;
+    memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    return UniqueFd(fd);
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> socket_pair() {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return fail(Error::last_sys("socketpair"));
+    return std::pair{UniqueFd(sv[0]), UniqueFd(sv[1])};
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return fail(Error::last_sys("pipe"));
+    return std::pair{UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+Result<> set_window_size(int tty_fd, unsigned short rows, unsigned short cols) {
+    winsize ws{rows, cols, 0, 0};
+    if (ioctl(tty_fd, TIOCSWINSZ, &ws) != 0) return fail(Error::last_sys("resize tty"));
+    return {};
 }
 
 Result<> wait_exec(Spawned& s) {

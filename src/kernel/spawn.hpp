@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 
 #include "base/error.hpp"
 #include "kernel/fd.hpp"
@@ -64,6 +65,15 @@ Result<Spawned> spawn(SpawnPlan plan);
 // `exec: "foo": executable file not found in $PATH`, `... permission denied`, `chdir to cwd …`.
 Result<> wait_exec(Spawned& s);
 Error child_report_error(const ChildReport& r);
+
+// Receives one fd sent with SCM_RIGHTS (the tty master from the spawn child), non-blocking.
+Result<UniqueFd> receive_fd(int socket_fd);
+// A pair of connected AF_UNIX SOCK_SEQPACKET sockets, close-on-exec.
+Result<std::pair<UniqueFd, UniqueFd>> socket_pair();
+// A pipe, close-on-exec: {read end, write end}.
+Result<std::pair<UniqueFd, UniqueFd>> make_pipe();
+// Sets a tty's window size (TIOCSWINSZ), as POST /containers/{id}/resize asks.
+Result<> set_window_size(int tty_fd, unsigned short rows, unsigned short cols);
 
 // Docker's exit code for a waitid result: the code, or 128 + signal.
 int exit_code_from_siginfo(int code, int status);

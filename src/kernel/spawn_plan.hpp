@@ -60,6 +60,7 @@ enum class ChildStage : int32_t {
     rlimit,
     oom_score_adj,
     stdio,
+    console,
     capabilities_bounding,
     no_new_privs,
     seccomp,
@@ -117,7 +118,9 @@ struct SpawnPlan {
 
     int stdio[3] = {-1, -1, -1};  // fds to become 0, 1, 2 (-1: /dev/null)
     bool setsid = true;
-    bool controlling_tty = false;  // stdio[0] is a pty slave to make the controlling terminal
+    // Tty: the child opens a pty pair on the container's own devpts, sends the master over this
+    // socket (SCM_RIGHTS) and makes the slave its stdio and controlling terminal.
+    int console_socket_fd = -1;
 
     int sync_fd = -1;    // the child reads one byte before it starts (EOF: abort)
     int report_fd = -1;  // close-on-exec; a ChildReport is written here on failure

@@ -170,6 +170,7 @@ Result<std::unique_ptr<Loop>> Loop::create(unsigned entries) {
     loop->buffers_ = std::move(bg);
 
     loop->ready_.reserve(params.cq_entries);
+    loop->batch_.reserve(params.cq_entries);
     return loop;
 }
 
@@ -210,7 +211,15 @@ bool Loop::prepare(Completion& c) {
             }
             break;
         case Op::send: io_uring_prep_send(sqe, c.fd_, c.buf_, c.len_, MSG_NOSIGNAL); break;
-        case Op::read: io_uring_prep_read(sqe, c.fd_, c.buf_, c.len_, c.target_); break;
+        case Op::read:
+            if (c.buf_) {
+                io_uring_prep_read(sqe, c.fd_, c.buf_, c.len_, c.target_);
+            } else {
+                io_uring_prep_read(sqe, c.fd_, nullptr, buffers_->size, uint64_t(-1));
+                sqe->flags |= IOSQE_BUFFER_SELECT;
+                sqe->buf_group = BufferGroup::group_id;
+            }
+            break;
         case Op::write: io_uring_prep_write(sqe, c.fd_, c.buf_, c.len_, c.target_); break;
         case Op::poll: io_uring_prep_poll_add(sqe, c.fd_, c.flags_); break;
         case Op::timeout: io_uring_prep_timeout(sqe, &c.ts_, 0, 0); break;
@@ -300,6 +309,15 @@ void Loop::read(Completion& c, int fd, std::span<std::byte> buf, uint64_t offset
     c.buf_ = buf.data();
     c.len_ = uint32_t(buf.size());
     c.target_ = offset;
+    queue(c);
+}
+
+void Loop::read_provided(Completion& c, int fd) {
+    c.op = Op::read;
+    c.fd_ = fd;
+    c.multishot_ = false;
+    c.buf_ = nullptr;
+    c.len_ = 0;
     queue(c);
 }
 
@@ -405,11 +423,10 @@ void Loop::reap() {
 }
 
 void Loop::run_ready() {
-    // Callbacks may queue more work and even post more completions; those run next tick.
-    std::vector<Ready> batch;
-    batch.swap(ready_);
-    ready_.reserve(batch.capacity());
-    for (const Ready& r : batch) {
+    // Callbacks may queue more work and post more completions; those land in ready_ again and
+    // run on the next tick. Two vectors swap roles so no tick allocates.
+    batch_.swap(ready_);
+    for (const Ready& r : batch_) {
         Completion& c = *r.c;
         c.result = r.res;
         c.cqe_flags = r.flags;
@@ -420,8 +437,7 @@ void Loop::run_ready() {
         }
         if (c.callback) c.callback(c);
     }
-    batch.clear();
-    if (ready_.empty()) ready_.swap(batch);
+    batch_.clear();
 }
 
 Result<> Loop::tick(int64_t wait_ns) {

@@ -116,6 +116,9 @@ public:
     // must hand back with release_buffer() when done with it.
     void recv_multishot(Completion& c, int fd);
     void recv(Completion& c, int fd, std::span<std::byte> buf);
+    // A read (pipes, ptys) into one of the loop's provided buffers; like recv_multishot's, the
+    // buffer must be handed back with release_buffer(). Single-shot: re-arm after each.
+    void read_provided(Completion& c, int fd);
     void send(Completion& c, int fd, std::span<const std::byte> buf);
     void read(Completion& c, int fd, std::span<std::byte> buf, uint64_t offset = uint64_t(-1));
     void write(Completion& c, int fd, std::span<const std::byte> buf,
@@ -161,6 +164,7 @@ private:
         uint32_t flags;
     };
     std::vector<Ready> ready_;
+    std::vector<Ready> batch_;  // the ready list being run
 };
 
 }  // namespace berth::loop

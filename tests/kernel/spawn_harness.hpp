@@ -93,3 +93,65 @@ inline RunResult run_container(drivers::ContainerSpec spec,
 }
 
 }  // namespace berth::testing
+
+namespace berth::testing {
+
+// Runs with the driver's own stdio: output through ContainerEvents::output, `input` written to
+// stdin (then closed) once the container runs.
+struct Captured {
+    bool started = false;
+    std::string start_error;
+    drivers::ExitStatus exit;
+    bool exited = false;
+    std::string out, err;
+    std::string input;
+};
+
+inline Captured run_captured(drivers::ContainerSpec spec, std::string input = {}) {
+    Captured r;
+    r.input = std::move(input);
+    auto loop = loop::Loop::create();
+    if (!loop) return r;
+    auto layout = kernel::detect_cgroups();
+    drivers::ExecDriver driver(**loop, nullptr, layout ? *layout : kernel::CgroupInfo{});
+    if (spec.id.empty()) spec.id = test_container_id();
+    spec.capture_output = true;
+    spec.open_stdin = !r.input.empty() || spec.open_stdin;
+    drivers::ContainerEvents ev;
+    ev.ctx = &r;
+    ev.started = [](void* ctx, drivers::Container& c, const Result<>& res) {
+        auto* rr = static_cast<Captured*>(ctx);
+        if (!res) {
+            rr->start_error = res.error().message;
+            rr->exited = true;
+            return;
+        }
+        rr->started = true;
+        if (c.stdin_fd() >= 0) {
+            // Small inputs fit in the pipe or tty buffer: a plain write is enough for tests.
+            if (!rr->input.empty())
+                (void)!write(c.stdin_fd(), rr->input.data(), rr->input.size());
+            c.close_stdin();
+        }
+    };
+    ev.exited = [](void* ctx, drivers::Container&, const drivers::ExitStatus& st) {
+        auto* rr = static_cast<Captured*>(ctx);
+        rr->exit = st;
+        rr->exited = true;
+    };
+    ev.output = [](void* ctx, drivers::Container&, int stream, std::span<const std::byte> d) {
+        auto* rr = static_cast<Captured*>(ctx);
+        (stream == 2 ? rr->err : rr->out).append(reinterpret_cast<const char*>(d.data()), d.size());
+    };
+    auto c = driver.start(spec, ev);
+    if (!c) {
+        r.start_error = c.error().message;
+        return r;
+    }
+    int64_t end = monotonic_ns() + 20'000'000'000;
+    while (!r.exited && monotonic_ns() < end) (void)(*loop)->tick(10'000'000);
+    while ((*loop)->in_flight() > 0 && monotonic_ns() < end) (void)(*loop)->tick(10'000'000);
+    return r;
+}
+
+}  // namespace berth::testing

@@ -345,3 +345,44 @@ TEST_F(SpawnWithCgroups, cgroup_is_removed_after_the_container_exits) {
     ASSERT_TRUE(left);
     EXPECT_EQ(*left, 0u);
 }
+
+TEST_F(Spawn, stdout_and_stderr_are_read_by_the_loop_before_the_exit_is_reported) {
+    // More than a pipe holds, so the exit can only be reported after the loop drained it.
+    auto r = run_captured(spec({"sh", "-c", "dd if=/dev/zero bs=1k count=300 2>/dev/null | "
+                                            "wc -c; echo oops >&2; head -c 200000 /dev/zero"}));
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_EQ(r.exit.exit_code, 0);
+    EXPECT_TRUE(r.out.starts_with("307200\n")) << r.out.substr(0, 20);
+    EXPECT_EQ(r.out.size(), 7u + 200000u);
+    EXPECT_EQ(r.err, "oops\n");
+}
+
+TEST_F(Spawn, stdin_pipe_reaches_the_process_and_its_end_ends_cat) {
+    auto r = run_captured(spec({"cat"}), "hello from stdin\n");
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_EQ(r.out, "hello from stdin\n");
+    EXPECT_EQ(r.exit.exit_code, 0);
+}
+
+TEST_F(Spawn, tty_is_a_pty_from_the_containers_own_devpts) {
+    auto s = spec({"sh", "-c", "tty; test -t 0 && echo stdin-is-tty; ls /dev/pts"});
+    s.tty = true;
+    auto r = run_captured(s);
+    ASSERT_TRUE(r.started) << r.start_error;
+    // A tty turns \n into \r\n on output.
+    EXPECT_NE(r.out.find("/dev/pts/0\r\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("stdin-is-tty\r\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("ptmx"), std::string::npos) << r.out;
+    EXPECT_EQ(r.exit.exit_code, 0);
+}
+
+TEST_F(Spawn, tty_input_and_end_of_input) {
+    auto s = spec({"cat"});
+    s.tty = true;
+    s.open_stdin = true;
+    auto r = run_captured(s, "typed\n");
+    ASSERT_TRUE(r.started) << r.start_error;
+    // The line is echoed by the tty and then printed by cat; ^D ends cat.
+    EXPECT_NE(r.out.find("typed\r\ntyped\r\n"), std::string::npos) << r.out;
+    EXPECT_EQ(r.exit.exit_code, 0);
+}

@@ -70,7 +70,13 @@ struct ContainerSpec {
     std::optional<int> oom_score_adj;
     kernel::CgroupLimits resources;
 
+    // Either the caller's fds for stdio (-1: /dev/null), or the driver makes them: with
+    // capture_output, stdout and stderr are pipes the loop reads (ContainerEvents::output); with
+    // tty, one pty from the container's devpts carries both; open_stdin gives a pipe (or the
+    // pty) the caller writes to.
     int stdio[3] = {-1, -1, -1};
+    bool capture_output = false;
+    bool open_stdin = false;
     bool tty = false;
 };
 

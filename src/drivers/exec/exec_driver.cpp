@@ -37,6 +37,34 @@ Result<std::unique_ptr<Container>> ExecDriver::start(const ContainerSpec& spec,
     int64_t t2 = monotonic_ns();
     c->phases_.cgroup_ns = t2 - t1;
 
+    // The child's ends of its stdio live only until clone3 has copied them.
+    kernel::UniqueFd child_out, child_err, child_in, child_console;
+    if (spec.tty) {
+        auto pair = kernel::socket_pair();
+        if (!pair) return fail(pair.error());
+        c->console_ = std::move(pair->first);
+        child_console = std::move(pair->second);
+        c->plan_->plan.console_socket_fd = child_console.get();
+    } else {
+        if (spec.capture_output) {
+            auto out = kernel::make_pipe();
+            auto err = kernel::make_pipe();
+            if (!out || !err) return fail(!out ? out.error() : err.error());
+            c->stdout_ = std::move(out->first);
+            child_out = std::move(out->second);
+            c->stderr_ = std::move(err->first);
+            child_err = std::move(err->second);
+            c->plan_->plan.stdio[1] = child_out.get();
+            c->plan_->plan.stdio[2] = child_err.get();
+        }
+        if (spec.open_stdin) {
+            auto in = kernel::make_pipe();
+            if (!in) return fail(in.error());
+            child_in = std::move(in->first);
+            c->stdin_ = std::move(in->second);
+            c->plan_->plan.stdio[0] = child_in.get();
+        }
+    }
     auto spawned = kernel::spawn(c->plan_->plan);
     if (!spawned) return fail(spawned.error());
     int64_t t3 = monotonic_ns();
@@ -60,12 +88,69 @@ Result<std::unique_ptr<Container>> ExecDriver::start(const ContainerSpec& spec,
     loop_.read(c->report_c_, c->report_.get(),
                std::span(reinterpret_cast<std::byte*>(&c->report_buf_), sizeof c->report_buf_));
     loop_.waitid(c->exit_c_, c->child_.pidfd(), &c->exit_info_);
+    c->stdout_c_.context = c->stderr_c_.context = c.get();
+    c->stdout_c_.callback = &Container::on_stdout;
+    c->stderr_c_.callback = &Container::on_stderr;
+    if (c->stdout_) {
+        c->stdout_eof_ = false;
+        loop_.read_provided(c->stdout_c_, c->stdout_.get());
+    }
+    if (c->stderr_) {
+        c->stderr_eof_ = false;
+        loop_.read_provided(c->stderr_c_, c->stderr_.get());
+    }
     return c;
+}
+
+void Container::close_stdin() {
+    if (tty_) {
+        // A tty has no half-close: the line discipline's EOF character ends the input.
+        char eot = 4;
+        [[maybe_unused]] auto n = write(tty_.get(), &eot, 1);
+        return;
+    }
+    stdin_.reset();
+}
+
+Result<> Container::resize(unsigned short rows, unsigned short cols) {
+    if (!tty_) return fail(Error::conflict("the container has no tty"));
+    return kernel::set_window_size(tty_.get(), rows, cols);
+}
+
+void Container::on_stdout(loop::Completion& comp) {
+    auto* c = static_cast<Container*>(comp.context);
+    c->output(comp, 1, c->tty_ ? c->tty_ : c->stdout_, c->stdout_eof_);
+}
+
+void Container::on_stderr(loop::Completion& comp) {
+    auto* c = static_cast<Container*>(comp.context);
+    c->output(comp, 2, c->stderr_, c->stderr_eof_);
+}
+
+void Container::output(loop::Completion& comp, int stream, kernel::UniqueFd& fd, bool& eof) {
+    loop::Loop& loop = driver_->loop_;
+    int bid = comp.buffer_id();
+    if (comp.result > 0 && bid >= 0) {
+        auto data = loop.buffer(bid).first(size_t(comp.result));
+        if (events_.output) events_.output(events_.ctx, *this, stream, data);
+    }
+    if (bid >= 0) loop.release_buffer(bid);
+    if (comp.result > 0 || comp.result == -ENOBUFS || comp.result == -EAGAIN) {
+        // ENOBUFS: every provided buffer is busy; they come back within this tick.
+        if (comp.result == -ENOBUFS) loop.post(comp);
+        else loop.read_provided(comp, fd.get());
+        return;
+    }
+    // 0 on a pipe, EIO on a tty master once the container side is gone: the end.
+    eof = true;
+    fd.reset();
+    maybe_finish();
 }
 
 Container::~Container() {
     // Dropped while running: the ChildProcess guard kills and reaps; the cgroup guard removes.
-    if (report_c_.in_flight() || exit_c_.in_flight()) {
+    if (report_c_.in_flight() || exit_c_.in_flight() || stdout_c_.in_flight() ||
+        stderr_c_.in_flight()) {
         // The loop still holds our completions; this is a bug in the owner.
         std::abort();
     }
@@ -84,9 +169,19 @@ void Container::on_report(loop::Completion& comp) {
     } else {
         c->phases_.exec_ns = monotonic_ns() - c->started_at_ns_;
         c->running_ = true;
+        if (c->console_) {
+            // The child sent its tty master before exec, so it is waiting on the socket.
+            auto master = kernel::receive_fd(c->console_.get());
+            if (master) {
+                c->tty_ = std::move(*master);
+                c->stdout_eof_ = false;
+                c->driver_->loop_.read_provided(c->stdout_c_, c->tty_.get());
+            }
+        }
         if (c->events_.started) c->events_.started(c->events_.ctx, *c, Result<>{});
     }
-    if (c->exit_done_) c->finish_exit();
+    c->console_.reset();
+    c->maybe_finish();
 }
 
 void Container::on_exit(loop::Completion& comp) {
@@ -98,8 +193,15 @@ void Container::on_exit(loop::Completion& comp) {
         c->exit_info_.si_code = CLD_KILLED;
         c->exit_info_.si_status = SIGKILL;
     }
-    // The exec report may still be in flight (EOF not yet delivered); finish when both are in.
-    if (c->report_done_) c->finish_exit();
+    c->maybe_finish();
+}
+
+// The exit is reported once the process is reaped, the exec report is in, and all of its
+// output has been read, so a log holds everything before the "die".
+void Container::maybe_finish() {
+    if (finished_ || !exit_done_ || !report_done_ || !stdout_eof_ || !stderr_eof_) return;
+    finished_ = true;
+    finish_exit();
 }
 
 void Container::finish_exit() {

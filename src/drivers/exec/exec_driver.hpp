@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "base/error.hpp"
@@ -41,8 +42,12 @@ struct ContainerEvents {
     void* ctx = nullptr;
     // The program is running (ok) or could not be started (the error says why, Docker's words).
     void (*started)(void* ctx, Container& c, const Result<>& result) = nullptr;
-    // The process is gone and reaped; cgroup stats are still readable inside this call.
+    // The process is gone and reaped and its output fully read; cgroup stats are still
+    // readable inside this call.
     void (*exited)(void* ctx, Container& c, const ExitStatus& status) = nullptr;
+    // Output read from the container (stream 1 stdout, 2 stderr; a tty is all stream 1). The
+    // bytes are valid only during the call.
+    void (*output)(void* ctx, Container& c, int stream, std::span<const std::byte> data) = nullptr;
 };
 
 class Container {
@@ -54,12 +59,21 @@ public:
     kernel::Cgroup* cgroup() { return cgroup_ ? &*cgroup_ : nullptr; }
     Result<> signal(int signo) const { return child_.signal(signo); }
     const std::string& id() const { return id_; }
+    // Where the caller writes the container's stdin (a pipe, or the tty master); -1 if none.
+    int stdin_fd() const { return tty_ ? tty_.get() : stdin_.get(); }
+    // The end of stdin (StdinOnce, or the client's half-close); for a tty, sends EOF (^D).
+    void close_stdin();
+    Result<> resize(unsigned short rows, unsigned short cols);
 
 private:
     friend class ExecDriver;
     Container() = default;
     static void on_report(loop::Completion& c);
     static void on_exit(loop::Completion& c);
+    static void on_stdout(loop::Completion& c);
+    static void on_stderr(loop::Completion& c);
+    void output(loop::Completion& c, int stream, kernel::UniqueFd& fd, bool& eof);
+    void maybe_finish();
     void finish_exit();
 
     class ExecDriver* driver_ = nullptr;
@@ -67,6 +81,9 @@ private:
     std::unique_ptr<PreparedPlan> plan_;
     kernel::ChildProcess child_;
     kernel::UniqueFd report_;
+    kernel::UniqueFd console_;        // receives the tty master from the child
+    kernel::UniqueFd tty_;            // the tty master
+    kernel::UniqueFd stdout_, stderr_, stdin_;
     std::optional<kernel::Cgroup> cgroup_;
     ContainerEvents events_;
     StartPhases phases_;
@@ -75,10 +92,12 @@ private:
     bool exec_failed_ = false;
     bool report_done_ = false;
     bool exit_done_ = false;
+    bool finished_ = false;
+    bool stdout_eof_ = true, stderr_eof_ = true;
     Error exec_error_;
     kernel::ChildReport report_buf_{};
     siginfo_t exit_info_{};
-    loop::Completion report_c_, exit_c_;
+    loop::Completion report_c_, exit_c_, stdout_c_, stderr_c_;
 };
 
 class ExecDriver {

@@ -128,7 +128,8 @@ void add_system_mounts(kernel::PlanStorage& st, const ContainerSpec& s,
         m.data = data ? st.str(data) : nullptr;
         m.readonly = ro;
         m.nosuid = true;
-        m.nodev = kind != MountKind::dev;
+        // Device nodes must open on /dev and /dev/pts (ptmx): no nodev there, as runc.
+        m.nodev = kind != MountKind::dev && kind != MountKind::devpts;
         m.noexec = kind != MountKind::dev;
         m.refuse_symlink = true;
         st.mounts.push_back(m);
@@ -354,7 +355,6 @@ Result<std::unique_ptr<PreparedPlan>> build_plan(const ContainerSpec& s,
         p.oom_score_adj = *s.oom_score_adj;
     }
     for (int i = 0; i < 3; ++i) p.stdio[i] = s.stdio[i];
-    p.controlling_tty = s.tty;
     return out;
 }
 
