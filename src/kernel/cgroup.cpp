@@ -498,6 +498,20 @@ Result<> Cgroup::destroy() {
     return {};
 }
 
+Result<bool> Cgroup::remove_once() {
+    std::vector<std::string> left;
+    Result<bool> out = true;
+    for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
+        if (::rmdir(it->c_str()) == 0 || errno == ENOENT) continue;
+        if (errno != EBUSY && out) out = fail(Error::last_sys("rmdir " + *it));
+        left.insert(left.begin(), *it);
+    }
+    dirs_ = std::move(left);
+    if (!out) return out;
+    if (dirs_.empty()) v2_fd_.reset();
+    return dirs_.empty();
+}
+
 // ---- file I/O shared by the v1 and v2 halves ----
 
 namespace cgroupfs {

@@ -113,8 +113,13 @@ class Cgroup {
     // True if the kernel OOM-killed something in this cgroup.
     bool oom_killed() const;
     std::vector<pid_t> pids() const;
-    // Kills what is left and removes the directories; idempotent.
+    // Kills what is left and removes the directories; idempotent. May wait (bounded) for a
+    // busy directory: not for the reactor's hot path.
     Result<> destroy();
+    // One non-blocking attempt for the reactor: rmdir what can go now (no kill, no waiting);
+    // true when nothing is left. A v1 memory cgroup can stay busy for a moment after its last
+    // task was reaped; the caller retries later.
+    Result<bool> remove_once();
     // Keep the cgroup when this guard is dropped (a running container owns it now).
     void release() { released_ = true; }
     const std::string& id() const { return id_; }

@@ -4,12 +4,43 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "base/time.hpp"
 
 namespace berth::drivers {
 
 ExecDriver::ExecDriver(loop::Loop& loop, kernel::CgroupManager* cgroups, kernel::CgroupInfo layout)
-    : loop_(loop), cgroups_(cgroups), layout_(std::move(layout)) {}
+    : loop_(loop), cgroups_(cgroups), layout_(std::move(layout)) {
+    retire_c_.context = this;
+    retire_c_.callback = &ExecDriver::on_retire;
+}
+
+void ExecDriver::retire(kernel::Cgroup cgroup) {
+    retiring_.push_back(std::move(cgroup));
+    if (!retire_c_.in_flight()) {
+        retire_attempts_ = 0;
+        loop_.post(retire_c_);
+    }
+}
+
+void ExecDriver::on_retire(loop::Completion& c) {
+    auto* d = static_cast<ExecDriver*>(c.context);
+    std::erase_if(d->retiring_, [](kernel::Cgroup& cg) {
+        auto done = cg.remove_once();
+        return !done || *done;  // an error other than EBUSY is left to start-up reconciliation
+    });
+    if (d->retiring_.empty()) return;
+    // Busy: back off from 1 ms to 100 ms; past that, destroy() (bounded wait) gives up cleanly
+    // and whatever is left is found by CgroupManager::remove_stale at the next start.
+    if (++d->retire_attempts_ > 12) {
+        for (auto& cg : d->retiring_) (void)cg.destroy();
+        d->retiring_.clear();
+        return;
+    }
+    int64_t wait_ns = std::min<int64_t>(int64_t(1'000'000) << d->retire_attempts_, 100'000'000);
+    d->loop_.timeout(d->retire_c_, wait_ns);
+}
 
 Result<std::unique_ptr<Container>> ExecDriver::start(const ContainerSpec& spec,
                                                      ContainerEvents events) {
@@ -211,12 +242,16 @@ void Container::finish_exit() {
     st.oom_killed = cgroup_ && cgroup_->oom_killed();
     st.finished_ns = wall_clock_ns();
     running_ = false;
+    // Hand the cgroup over before the callback, which may free this Container.
+    if (cgroup_) {
+        driver_->retire(std::move(*cgroup_));
+        cgroup_.reset();
+    }
     if (exec_failed_) {
         if (events_.started) events_.started(events_.ctx, *this, fail(exec_error_));
     } else if (events_.exited) {
         events_.exited(events_.ctx, *this, st);
     }
-    if (cgroup_) (void)cgroup_->destroy();
 }
 
 }  // namespace berth::drivers

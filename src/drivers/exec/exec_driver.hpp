@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "base/error.hpp"
 #include "drivers/exec/container_spec.hpp"
@@ -110,11 +111,22 @@ public:
     // events.started. The Container must outlive its `exited` callback.
     Result<std::unique_ptr<Container>> start(const ContainerSpec& spec, ContainerEvents events);
 
+    // Cgroups of exited containers still waiting to be removed (a v1 memory cgroup can stay
+    // busy briefly after its last task is reaped).
+    size_t cgroups_retiring() const { return retiring_.size(); }
+
 private:
     friend class Container;
+    // Teardown off the exit path: removal is tried on the next tick, then retried on a timer.
+    void retire(kernel::Cgroup cgroup);
+    static void on_retire(loop::Completion& c);
+
     loop::Loop& loop_;
     kernel::CgroupManager* cgroups_;
     kernel::CgroupInfo layout_;
+    std::vector<kernel::Cgroup> retiring_;
+    loop::Completion retire_c_;
+    int retire_attempts_ = 0;
 };
 
 }  // namespace berth::drivers
