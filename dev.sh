@@ -59,14 +59,17 @@ run_tests() {
         passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
         [ "$st" -ne 0 ] && rc=1
     done
-    echo "== berth-bench --quick (the tool must keep working; numbers are not judged here)"
-    if [ -x "$BUILD_DIR/benchmarks/ping_load" ]; then
-        if "$BUILD_DIR/benchmarks/ping_load" --quick > "$logdir/ping_load.log" 2>&1; then
-            passed=$((passed + 1)); tail -3 "$logdir/ping_load.log"
+    # The benchmark tools must keep working; their numbers are not judged here.
+    for b in "ping_load --quick" "spawn_bench --quick"; do
+        local exe=${b%% *}
+        [ -x "$BUILD_DIR/benchmarks/$exe" ] || continue
+        echo "== $b"
+        if "$BUILD_DIR/benchmarks/"$b > "$logdir/$exe.log" 2>&1; then
+            passed=$((passed + 1)); tail -2 "$logdir/$exe.log"
         else
-            failed=$((failed + 1)); rc=1; cat "$logdir/ping_load.log"
+            failed=$((failed + 1)); rc=1; cat "$logdir/$exe.log"
         fi
-    fi
+    done
     ((skipped)) && echo "($skipped skipped)"
     echo "$passed passed, $failed failed"
     return $rc
@@ -86,7 +89,9 @@ case "$cmd" in
     bench)
         setup; build
         "$BUILD_DIR/benchmarks/parse_route_bench"
-        "$BUILD_DIR/benchmarks/ping_load" "$@" ;;
+        "$BUILD_DIR/benchmarks/ping_load" "$@"
+        "$BUILD_DIR/benchmarks/spawn_bench"
+        "$BUILD_DIR/benchmarks/spawn_bench" --netns ;;
     *)
         sed -n '2,7p' "$0"; exit 2 ;;
 esac

@@ -31,6 +31,9 @@ struct Options {
     bool quick = false;
     bool unconfined = false;  // no seccomp (to see its share)
     bool privileged = false;  // no masks, no seccomp, all caps
+    bool favordynmods = true;  // what berthd does at start-up (see kernel/cgroup.hpp)
+    bool vfork = false;        // CLONE_VM | CLONE_VFORK instead of clone3
+    size_t heap_mb = 0;        // grow this process's touched heap first, as a big daemon's
 };
 
 Options parse(int argc, char** argv) {
@@ -44,10 +47,14 @@ Options parse(int argc, char** argv) {
         else if (a == "--quick") o.quick = true;
         else if (a == "--unconfined") o.unconfined = true;
         else if (a == "--privileged") o.privileged = true;
+        else if (a == "--no-favordynmods") o.favordynmods = false;
+        else if (a == "--vfork") o.vfork = true;
+        else if (a == "--heap" && i + 1 < argc) o.heap_mb = size_t(std::atoll(argv[++i]));
         else {
             std::fprintf(stderr,
                          "usage: spawn_bench [--runs N] [--warmup N] [--netns] [--no-cgroup] "
-                         "[--quick]\n");
+                         "[--quick] [--unconfined] [--privileged] [--no-favordynmods] [--vfork] "
+                         "[--heap MB]\n");
             std::exit(2);
         }
     }
@@ -113,6 +120,11 @@ int main(int argc, char** argv) {
     if (!layout) return 1;
     std::unique_ptr<kernel::CgroupManager> cgroups;
     std::string parent = "berth-bench-" + std::to_string(getpid());
+    if (o.cgroup && o.favordynmods) {
+        auto f = kernel::favor_dynamic_cgroup_changes(*layout);
+        if (!f) std::fprintf(stderr, "favordynmods: %s\n", f.error().message.c_str());
+        else if (*f) std::printf("(set favordynmods on the cgroup root, as berthd does)\n");
+    }
     if (o.cgroup) {
         auto m = kernel::CgroupManager::create(*layout, parent);
         if (!m) {
@@ -121,7 +133,14 @@ int main(int argc, char** argv) {
         }
         cgroups = std::move(*m);
     }
-    drivers::ExecDriver driver(**loop, cgroups.get(), *layout);
+    // A daemon holding thousands of containers has a big heap: fork copies its page tables.
+    std::vector<std::unique_ptr<char[]>> heap;
+    for (size_t i = 0; i < o.heap_mb; ++i) {
+        heap.emplace_back(new char[1 << 20]);
+        std::memset(heap.back().get(), int(i), 1 << 20);
+    }
+    drivers::ExecDriver driver(**loop, cgroups.get(), *layout,
+                               o.vfork ? kernel::SpawnMode::vfork : kernel::SpawnMode::fork);
 
     drivers::ContainerSpec spec;
     spec.rootfs = dir + "/rootfs";
@@ -182,23 +201,25 @@ int main(int argc, char** argv) {
     int64_t wall = monotonic_ns() - bench_start;
     auto ms = [](int64_t ns) { return double(ns) / 1e6; };
     std::printf("spawn_bench: /bin/true in a container, %d runs (%d warm-up), network namespace: %s, "
-                "cgroup: %s\n",
-                o.runs, o.warmup, o.netns ? "new, empty" : "host", o.cgroup ? "memory 64 MiB" : "none");
+                "cgroup: %s, spawn: %s, extra heap: %zu MiB\n",
+                o.runs, o.warmup, o.netns ? "new, empty" : "host", o.cgroup ? "memory 64 MiB" : "none",
+                o.vfork ? "CLONE_VM|CLONE_VFORK" : "clone3", o.heap_mb);
     std::printf("  start-to-exit   p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   max %.3f ms\n",
                 ms(pct(total, .5)), ms(pct(total, .9)), ms(pct(total, .99)), ms(pct(total, 1)));
     std::printf("  throughput      %.0f containers/s (sequential)\n",
                 total.empty() ? 0.0 : double(total.size()) / (double(wall) / 1e9));
-    std::printf("  phases (p50)    plan %.3f   cgroup %.3f   clone %.3f   place %.3f   "
+    std::printf("  phases (p50)    plan %.3f   cgroup %.3f   place %.3f   clone %.3f   "
                 "until exec %.3f ms\n",
-                ms(pct(plan, .5)), ms(pct(cg, .5)), ms(pct(clone, .5)), ms(pct(place, .5)),
+                ms(pct(plan, .5)), ms(pct(cg, .5)), ms(pct(place, .5)), ms(pct(clone, .5)),
                 ms(pct(exec, .5)));
-    std::printf("  phases (p99)    plan %.3f   cgroup %.3f   clone %.3f   place %.3f   "
+    std::printf("  phases (p99)    plan %.3f   cgroup %.3f   place %.3f   clone %.3f   "
                 "until exec %.3f ms\n",
-                ms(pct(plan, .99)), ms(pct(cg, .99)), ms(pct(clone, .99)), ms(pct(place, .99)),
+                ms(pct(plan, .99)), ms(pct(cg, .99)), ms(pct(place, .99)), ms(pct(clone, .99)),
                 ms(pct(exec, .99)));
-    std::printf("{\"runs\":%zu,\"failures\":%d,\"netns\":%s,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
+    std::printf("{\"runs\":%zu,\"failures\":%d,\"vfork\":%s,\"heap_mb\":%zu,\"netns\":%s,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
                 "\"p99_ms\":%.3f,\"per_s\":%.1f}\n",
-                total.size(), failures, o.netns ? "true" : "false", ms(pct(total, .5)),
+                total.size(), failures, o.vfork ? "true" : "false", o.heap_mb,
+                o.netns ? "true" : "false", ms(pct(total, .5)),
                 ms(pct(total, .9)), ms(pct(total, .99)),
                 total.empty() ? 0.0 : double(total.size()) / (double(wall) / 1e9));
     cgroups.reset();

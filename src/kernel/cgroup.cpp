@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,7 +14,9 @@
 #include <charconv>
 #include <csignal>
 #include <ctime>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <utility>
 
 namespace berth::kernel {
@@ -419,6 +422,18 @@ Result<> Cgroup::add_process(pid_t pid, bool v2_done) {
     return {};
 }
 
+Result<std::vector<UniqueFd>> Cgroup::open_procs(bool skip_v2) const {
+    std::vector<UniqueFd> out;
+    for (const std::string& dir : dirs_) {
+        if (skip_v2 && dir == at_.v2) continue;
+        std::string path = dir + "/cgroup.procs";
+        UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!fd) return fail(Error::last_sys("open " + path));
+        out.push_back(std::move(fd));
+    }
+    return out;
+}
+
 Result<> Cgroup::update(const CgroupLimits& limits) {
     if (dirs_.empty()) return fail(Error::not_found("cgroup " + id_ + " was removed"));
     if (auto ok = check_docker_rules(limits); !ok) return ok;
@@ -496,6 +511,52 @@ Result<> Cgroup::destroy() {
     if (!dirs_.empty()) return !killed ? killed : removed;  // the kill explains a busy rmdir
     v2_fd_.reset();
     return {};
+}
+
+namespace {
+
+// The mount point and super options of the cgroup root to reconfigure.
+std::pair<std::string, std::vector<std::string>> cgroup_root_options(const CgroupInfo& layout) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream f(line);
+        std::vector<std::string> w;
+        for (std::string x; f >> x;) w.push_back(x);
+        auto dash = std::find(w.begin(), w.end(), "-");
+        if (w.size() < 5 || w.end() - dash < 4) continue;
+        bool v2 = dash[1] == "cgroup2";
+        if (!(v2 && w[4] == layout.v2_path) && !(!v2 && dash[1] == "cgroup" && layout.v2_path.empty()))
+            continue;
+        std::vector<std::string> opts;
+        std::istringstream o(dash[3]);
+        for (std::string x; std::getline(o, x, ',');)
+            if (x != "rw" && x != "ro") opts.push_back(x);
+        return {w[4], opts};
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<bool> favor_dynamic_cgroup_changes(const CgroupInfo& layout) {
+    auto [path, opts] = cgroup_root_options(layout);
+    if (path.empty()) return false;
+    if (std::ranges::find(opts, "favordynmods") != opts.end()) return false;
+    UniqueFd fs(fspick(AT_FDCWD, path.c_str(), FSPICK_CLOEXEC));
+    if (!fs) return fail(Error::last_sys("fspick " + path));
+    opts.push_back("favordynmods");
+    for (const std::string& o : opts) {
+        size_t eq = o.find('=');
+        int rc = eq == std::string::npos
+                     ? fsconfig(fs.get(), FSCONFIG_SET_FLAG, o.c_str(), nullptr, 0)
+                     : fsconfig(fs.get(), FSCONFIG_SET_STRING, o.substr(0, eq).c_str(),
+                                o.substr(eq + 1).c_str(), 0);
+        if (rc != 0) return fail(Error::last_sys("cgroup root option " + o + " on " + path));
+    }
+    if (fsconfig(fs.get(), FSCONFIG_CMD_RECONFIGURE, nullptr, nullptr, 0) != 0)
+        return fail(Error::last_sys("reconfigure " + path + " with favordynmods"));
+    return true;
 }
 
 Result<bool> Cgroup::remove_once() {

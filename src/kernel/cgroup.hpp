@@ -58,6 +58,13 @@ struct Dirs {
 
 class Cgroup;
 
+// Moving a task between cgroups (what placing a container in its v1 hierarchies does) takes a
+// global rwsem whose writer normally waits for an RCU grace period: ~15 ms spikes at container
+// start on these machines. The cgroup root option "favordynmods" keeps that lock in writer-
+// friendly mode (forks and exits pay a little instead). Sets it on the host's cgroup2 root (or
+// the first v1 hierarchy), keeping the root's other options; returns whether it changed.
+Result<bool> favor_dynamic_cgroup_changes(const CgroupInfo& layout);
+
 // Knows the host layout and the parent cgroup ("berth" by default, or cgroup-parent).
 class CgroupManager {
   public:
@@ -104,6 +111,10 @@ class Cgroup {
     int v2_fd() const { return v2_fd_.get(); }
     // Adds `pid` to every hierarchy (all v1 ones, and v2 unless it was placed by clone3).
     Result<> add_process(pid_t pid, bool v2_done = false);
+    // cgroup.procs of every hierarchy (but v2 when clone3 places the child there), opened for
+    // writing: the spawn child writes "0" to each to move itself in before it does anything
+    // else, so the parent never waits for it.
+    Result<std::vector<UniqueFd>> open_procs(bool skip_v2) const;
     Result<> update(const CgroupLimits& limits);
     Result<> freeze();
     Result<> thaw();

@@ -8,6 +8,7 @@
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <sys/mount.h>
@@ -413,12 +414,26 @@ void set_user(const SpawnPlan& p) {
 
 }  // namespace
 
+// The daemon blocks SIGTERM/SIGINT (they arrive through signalfd) and ignores SIGPIPE; both
+// survive exec, so a container would start deaf to `docker stop`. Start from a clean slate.
+static void reset_signals() {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
 [[noreturn]] void run_child(const SpawnPlan& p) {
     umask(0);
     // Nothing in the container may read the daemon's memory while it is still ours.
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    char go = 0;
-    if (p.sync_fd >= 0 && read(p.sync_fd, &go, 1) != 1) _exit(child_exit_setup_failed);
+    reset_signals();
+    for (size_t i = 0; i < p.join_cgroup_count; ++i)
+        if (write(p.join_cgroup_fds[i], "0", 1) != 1)
+            fail(p, ChildStage::cgroup, errno, "cgroup.procs");
     if (p.join_netns_fd >= 0 && setns(p.join_netns_fd, CLONE_NEWNET) != 0)
         fail(p, ChildStage::setns, errno, "network namespace");
     // Placed in the container's cgroups by now: its cgroup namespace is rooted there.

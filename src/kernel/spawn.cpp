@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -43,32 +44,46 @@ int exit_code_from_siginfo(int code, int status) {
     return 128 + status;  // CLD_KILLED, CLD_DUMPED
 }
 
-Result<Spawned> spawn(SpawnPlan plan) {
-    int report[2], sync[2];
+namespace {
+
+int vfork_entry(void* arg) { run_child(*static_cast<const SpawnPlan*>(arg)); }
+
+// The vfork child's stack: one is enough, the parent is suspended while it is in use.
+constexpr size_t vfork_stack_bytes = 256 * 1024;
+alignas(64) char vfork_stack[vfork_stack_bytes];
+
+}  // namespace
+
+Result<Spawned> spawn(SpawnPlan plan, SpawnMode mode) {
+    int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return fail(Error::last_sys("pipe for exec report"));
     UniqueFd report_r(report[0]), report_w(report[1]);
-    if (pipe2(sync, O_CLOEXEC) != 0) return fail(Error::last_sys("pipe for start sync"));
-    UniqueFd sync_r(sync[0]), sync_w(sync[1]);
     plan.report_fd = report_w.get();
-    plan.sync_fd = sync_r.get();
 
     int pidfd = -1;
-    clone_args args{};
-    args.flags = plan.clone_flags | CLONE_PIDFD;
-    args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
-    args.exit_signal = SIGCHLD;
-    if (plan.cgroup_fd >= 0) {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = uint64_t(plan.cgroup_fd);
+    long pid;
+    if (mode == SpawnMode::fork) {
+        clone_args args{};
+        args.flags = plan.clone_flags | CLONE_PIDFD;
+        args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+        args.exit_signal = SIGCHLD;
+        if (plan.cgroup_fd >= 0) {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = uint64_t(plan.cgroup_fd);
+        }
+        pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid == 0) run_child(plan);  // never returns
+    } else {
+        // glibc's clone() switches stacks for us; CLONE_PIDFD returns the pidfd through the
+        // parent_tid slot. Returns once the child exec'd or exited.
+        pid = clone(&vfork_entry, vfork_stack + vfork_stack_bytes,
+                    int(plan.clone_flags) | CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan,
+                    &pidfd);
     }
-    long pid = syscall(SYS_clone3, &args, sizeof args);
-    if (pid < 0) return fail(Error::last_sys("clone3"));
-    if (pid == 0) run_child(plan);  // never returns
-
+    if (pid < 0) return fail(Error::last_sys(mode == SpawnMode::fork ? "clone3" : "clone"));
     Spawned s;
     s.child = ChildProcess(pid_t(pid), UniqueFd(pidfd));
     s.report = std::move(report_r);
-    s.go = std::move(sync_w);
     return s;
 }
 

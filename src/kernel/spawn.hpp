@@ -53,13 +53,20 @@ struct Spawned {
     ChildProcess child;
     // Reads 0 bytes (EOF) once exec succeeded, or a ChildReport.
     UniqueFd report;
-    // Write one byte to let the child go (after it was placed in its v1 cgroups); closing it
-    // without writing makes the child exit.
-    UniqueFd go;
 };
 
-// clone3 + run_child. The plan's report_fd/sync_fd are filled in here.
-Result<Spawned> spawn(SpawnPlan plan);
+enum class SpawnMode : unsigned char {
+    // clone3: a copy-on-write child (page tables copied), CLONE_INTO_CGROUP where possible; the
+    // parent returns at once and the child sets up concurrently.
+    fork,
+    // CLONE_VM | CLONE_VFORK: the child runs on its own stack in the parent's memory (no page
+    // table copy, whatever the daemon's size) and the parent is suspended until it execs or
+    // fails. The plan makes this safe: the child only reads it and makes syscalls.
+    vfork,
+};
+
+// Starts run_child(plan) in a new process. The plan's report_fd is filled in here.
+Result<Spawned> spawn(SpawnPlan plan, SpawnMode mode = SpawnMode::fork);
 
 // Waits for the report pipe (blocking) and turns a ChildReport into Docker's error text:
 // `exec: "foo": executable file not found in $PATH`, `... permission denied`, `chdir to cwd …`.

@@ -46,7 +46,7 @@ struct RlimitSpec {
 
 // Stages the child reports on its error pipe, so the daemon can say what failed.
 enum class ChildStage : int32_t {
-    sync = 1,
+    cgroup = 1,
     setns,
     cgroupns,
     mount_propagation,
@@ -122,7 +122,10 @@ struct SpawnPlan {
     // socket (SCM_RIGHTS) and makes the slave its stdio and controlling terminal.
     int console_socket_fd = -1;
 
-    int sync_fd = -1;    // the child reads one byte before it starts (EOF: abort)
+    // cgroup.procs files the child writes "0" to first, joining its cgroups itself (v1
+    // hierarchies cannot be joined through clone3).
+    const int* join_cgroup_fds = nullptr;
+    size_t join_cgroup_count = 0;
     int report_fd = -1;  // close-on-exec; a ChildReport is written here on failure
 };
 

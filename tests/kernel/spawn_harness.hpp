@@ -42,7 +42,8 @@ inline std::string test_container_id() {
 // `signal_after_start`: sent to the container once it runs (0: none).
 inline RunResult run_container(drivers::ContainerSpec spec,
                                kernel::CgroupManager* cgroups = nullptr,
-                               int signal_after_start = 0) {
+                               int signal_after_start = 0,
+                               kernel::SpawnMode mode = kernel::SpawnMode::vfork) {
     RunResult r;
     r.signal_after_start = signal_after_start;
     auto loop = loop::Loop::create();
@@ -51,7 +52,7 @@ inline RunResult run_container(drivers::ContainerSpec spec,
         return r;
     }
     auto layout = kernel::detect_cgroups();
-    drivers::ExecDriver driver(**loop, cgroups, layout ? *layout : kernel::CgroupInfo{});
+    drivers::ExecDriver driver(**loop, cgroups, layout ? *layout : kernel::CgroupInfo{}, mode);
     int out[2], err[2];
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return r;
     spec.stdio[1] = out[1];

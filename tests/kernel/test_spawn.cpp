@@ -386,3 +386,27 @@ TEST_F(Spawn, tty_input_and_end_of_input) {
     EXPECT_NE(r.out.find("typed\r\ntyped\r\n"), std::string::npos) << r.out;
     EXPECT_EQ(r.exit.exit_code, 0);
 }
+
+TEST_F(Spawn, container_starts_with_no_blocked_or_ignored_signals) {
+    // berthd blocks SIGTERM/SIGINT for its signalfd and ignores SIGPIPE; none of it may leak.
+    // grep itself is pid 1 here: a shell would ignore SIGQUIT for its children.
+    auto r = run_container(spec({"grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"}));
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_NE(r.out.find("SigBlk:\t0000000000000000"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("SigIgn:\t0000000000000000"), std::string::npos) << r.out;
+}
+
+TEST_F(SpawnWithCgroups, both_spawn_modes_give_the_same_container) {
+    for (auto mode : {kernel::SpawnMode::fork, kernel::SpawnMode::vfork}) {
+        auto s = spec({"sh", "-c", "echo $$; cat /proc/self/cgroup | grep -c ':/$'; "
+                                   "grep CapEff /proc/self/status"});
+        s.resources.pids_limit = 64;
+        auto r = run_container(s, manager_.get(), 0, mode);
+        ASSERT_TRUE(r.started) << r.start_error;
+        EXPECT_TRUE(r.out.starts_with("1\n")) << r.out;
+        EXPECT_NE(r.out.find("CapEff:\t00000000a80425fb"), std::string::npos) << r.out;
+        // Every hierarchy shows the container's own cgroup as its root.
+        auto lines = std::count(r.out.begin(), r.out.end(), '\n');
+        EXPECT_EQ(lines, 3) << r.out;
+    }
+}

@@ -10,8 +10,9 @@
 
 namespace berth::drivers {
 
-ExecDriver::ExecDriver(loop::Loop& loop, kernel::CgroupManager* cgroups, kernel::CgroupInfo layout)
-    : loop_(loop), cgroups_(cgroups), layout_(std::move(layout)) {
+ExecDriver::ExecDriver(loop::Loop& loop, kernel::CgroupManager* cgroups, kernel::CgroupInfo layout,
+                       kernel::SpawnMode mode)
+    : loop_(loop), cgroups_(cgroups), layout_(std::move(layout)), mode_(mode) {
     retire_c_.context = this;
     retire_c_.callback = &ExecDriver::on_retire;
 }
@@ -96,21 +97,26 @@ Result<std::unique_ptr<Container>> ExecDriver::start(const ContainerSpec& spec,
             c->plan_->plan.stdio[0] = child_in.get();
         }
     }
-    auto spawned = kernel::spawn(c->plan_->plan);
-    if (!spawned) return fail(spawned.error());
+    // The child joins its v1 hierarchies (and v2 where clone3 cannot place it) by itself.
+    std::vector<kernel::UniqueFd> procs;
+    std::vector<int> procs_raw;
+    if (c->cgroup_) {
+        bool clone_places_v2 = v2_placed && mode_ == kernel::SpawnMode::fork;
+        auto fds = c->cgroup_->open_procs(clone_places_v2);
+        if (!fds) return fail(fds.error());
+        procs = std::move(*fds);
+        for (const auto& fd : procs) procs_raw.push_back(fd.get());
+        c->plan_->plan.join_cgroup_fds = procs_raw.data();
+        c->plan_->plan.join_cgroup_count = procs_raw.size();
+        if (!clone_places_v2) c->plan_->plan.cgroup_fd = -1;
+    }
     int64_t t3 = monotonic_ns();
-    c->phases_.clone_ns = t3 - t2;
+    c->phases_.place_ns = t3 - t2;
+    auto spawned = kernel::spawn(c->plan_->plan, mode_);
+    if (!spawned) return fail(spawned.error());
+    c->phases_.clone_ns = monotonic_ns() - t3;
     c->child_ = std::move(spawned->child);
     c->report_ = std::move(spawned->report);
-    if (cgroups_) {
-        // v1 hierarchies cannot be joined by clone3: place the child before it may proceed.
-        if (auto r = c->cgroup_->add_process(c->child_.pid(), v2_placed); !r)
-            return fail(std::move(r.error()).wrap("place container in its cgroup"));
-    }
-    char go = 1;
-    if (write(spawned->go.get(), &go, 1) != 1) return fail(Error::last_sys("release container"));
-    spawned->go.reset();
-    c->phases_.place_ns = monotonic_ns() - t3;
     c->started_at_ns_ = t0;
 
     c->report_c_.context = c->exit_c_.context = c.get();

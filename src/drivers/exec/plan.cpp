@@ -34,15 +34,17 @@ const std::vector<std::string>& docker_readonly_paths() {
 
 namespace {
 
+// The container's own copy of a small file (hosts, hostname, resolv.conf), rewritten at every
+// start. Unlink-then-create rather than rename-over or O_TRUNC: ext4 flushes data to disk on
+// both of those (auto_da_alloc), which cost ~0.1 ms per file on the start path.
 Result<> write_file(const std::string& path, const std::string& content) {
-    std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        if (!out) return fail(Error::last_sys("write " + tmp));
-        out << content;
-        if (!out.flush()) return fail(Error::last_sys("write " + tmp));
-    }
-    if (rename(tmp.c_str(), path.c_str()) != 0) return fail(Error::last_sys("rename " + path));
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return fail(Error::last_sys("unlink " + path));
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return fail(Error::last_sys("create " + path));
+    ssize_t n = write(fd, content.data(), content.size());
+    int err = errno;
+    close(fd);
+    if (n != ssize_t(content.size())) return fail(Error::sys(n < 0 ? err : EIO, "write " + path));
     return {};
 }
 
