@@ -67,6 +67,7 @@ inline RunResult run_container(drivers::ContainerSpec spec,
             if (rr->signal_after_start) (void)c.signal(rr->signal_after_start);
         } else {
             rr->start_error = res.error().message;
+            rr->exit = c.exit_status();
             rr->exited = true;  // nothing more will come
         }
     };

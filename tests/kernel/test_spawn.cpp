@@ -79,12 +79,14 @@ TEST_F(Spawn, missing_binary_is_executable_file_not_found_in_path) {
     auto r = run_container(spec({"no-such-program"}));
     EXPECT_FALSE(r.started);
     EXPECT_EQ(r.start_error, "exec: \"no-such-program\": executable file not found in $PATH");
+    EXPECT_EQ(r.exit.exit_code, 127);
 }
 
 TEST_F(Spawn, non_executable_file_is_permission_denied) {
     auto r = run_container(spec({"/etc/passwd"}));
     EXPECT_FALSE(r.started);
     EXPECT_EQ(r.start_error, "exec: \"/etc/passwd\": permission denied");
+    EXPECT_EQ(r.exit.exit_code, 126);
 }
 
 TEST_F(Spawn, missing_working_dir_is_a_clear_error) {
@@ -409,4 +411,69 @@ TEST_F(SpawnWithCgroups, both_spawn_modes_give_the_same_container) {
         auto lines = std::count(r.out.begin(), r.out.end(), '\n');
         EXPECT_EQ(lines, 3) << r.out;
     }
+}
+
+TEST_F(Spawn, ulimits_oom_score_adj_and_domainname_are_applied) {
+    auto s = spec({"sh", "-c", "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; "
+                               "hostname; cat /proc/sys/kernel/domainname"});
+    s.ulimits.push_back({"nofile", 1024, 2048});
+    s.oom_score_adj = 500;
+    s.hostname = "web";
+    s.domainname = "example.org";
+    auto r = run_container(s);
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_EQ(r.out, "1024\n2048\n500\nweb\nexample.org\n");
+}
+
+TEST_F(Spawn, bad_ulimits_and_oom_score_adj_are_refused) {
+    auto a = spec({"true"});
+    a.ulimits.push_back({"nofiles", 1, 1});
+    EXPECT_EQ(run_container(a).start_error, "invalid ulimit type: nofiles");
+    auto b = spec({"true"});
+    b.oom_score_adj = 2000;
+    EXPECT_EQ(run_container(b).start_error,
+              "Invalid value 2000, range for oom score adj is [-1000, 1000]");
+}
+
+TEST_F(Spawn, container_network_mode_joins_another_containers_namespace) {
+    // A: a container holding its own empty network namespace.
+    auto loop = loop::Loop::create();
+    ASSERT_TRUE(loop);
+    drivers::ExecDriver driver(**loop, nullptr, kernel::CgroupInfo{});
+    auto a = spec({"sleep", "30"});
+    a.id = test_container_id();
+    bool a_started = false;
+    drivers::ContainerEvents ev{&a_started,
+                                [](void* ctx, drivers::Container&, const Result<>& r) {
+                                    *static_cast<bool*>(ctx) = bool(r);
+                                },
+                                nullptr, nullptr};
+    auto ca = driver.start(a, ev);
+    ASSERT_TRUE(ca) << ca.error().message;
+    while (!a_started) (void)(*loop)->tick(10'000'000);
+    std::string ns_path = "/proc/" + std::to_string((*ca)->pid()) + "/ns/net";
+    struct stat a_ns {};
+    ASSERT_EQ(stat(ns_path.c_str(), &a_ns), 0);
+    int netns = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(netns, 0);
+    // B joins it and reports the inode of its network namespace.
+    auto b = spec({"readlink", "/proc/self/ns/net"});
+    b.network = drivers::NetworkMode::container;
+    b.join_netns_fd = netns;
+    auto rb = run_container(b);
+    close(netns);
+    ASSERT_TRUE(rb.started) << rb.start_error;
+    EXPECT_EQ(rb.out, "net:[" + std::to_string(a_ns.st_ino) + "]\n");
+    ASSERT_TRUE((*ca)->signal(SIGKILL));
+    while ((*loop)->in_flight() > 0) (void)(*loop)->tick(10'000'000);
+}
+
+TEST_F(SpawnWithCgroups, pids_limit_of_one_lets_pid_1_run_but_not_fork) {
+    if (!layout_.pids_limit) GTEST_SKIP() << "no pids controller on this host";
+    auto s = spec({"sh", "-c", "echo pid-1-runs; ls / >/dev/null"});
+    s.resources.pids_limit = 1;
+    auto r = run_container(s, manager_.get());
+    ASSERT_TRUE(r.started) << r.start_error;
+    EXPECT_EQ(r.out, "pid-1-runs\n");
+    EXPECT_NE(r.err.find("can't fork"), std::string::npos) << r.err;
 }

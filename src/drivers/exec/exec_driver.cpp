@@ -247,6 +247,7 @@ void Container::finish_exit() {
     st.signal = exit_info_.si_code == CLD_EXITED ? 0 : exit_info_.si_status;
     st.oom_killed = cgroup_ && cgroup_->oom_killed();
     st.finished_ns = wall_clock_ns();
+    exit_status_ = st;
     running_ = false;
     // Hand the cgroup over before the callback, which may free this Container.
     if (cgroup_) {

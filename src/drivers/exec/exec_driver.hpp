@@ -57,6 +57,9 @@ public:
     pid_t pid() const { return child_.pid(); }
     const StartPhases& phases() const { return phases_; }
     bool running() const { return running_; }
+    // Once exited (or failed to exec): the status. An exec failure exits 127 (not found) or
+    // 126 (not executable), as Docker records it.
+    const ExitStatus& exit_status() const { return exit_status_; }
     kernel::Cgroup* cgroup() { return cgroup_ ? &*cgroup_ : nullptr; }
     Result<> signal(int signo) const { return child_.signal(signo); }
     const std::string& id() const { return id_; }
@@ -88,6 +91,7 @@ private:
     std::optional<kernel::Cgroup> cgroup_;
     ContainerEvents events_;
     StartPhases phases_;
+    ExitStatus exit_status_;
     int64_t started_at_ns_ = 0;
     bool running_ = false;
     bool exec_failed_ = false;
