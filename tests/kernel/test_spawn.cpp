@@ -470,7 +470,7 @@ TEST_F(Spawn, container_network_mode_joins_another_containers_namespace) {
 
 TEST_F(SpawnWithCgroups, pids_limit_of_one_lets_pid_1_run_but_not_fork) {
     if (!layout_.pids_limit) GTEST_SKIP() << "no pids controller on this host";
-    auto s = spec({"sh", "-c", "echo pid-1-runs; ls / >/dev/null"});
+    auto s = spec({"sh", "-c", "echo pid-1-runs; ls / >/dev/null; echo after"});
     s.resources.pids_limit = 1;
     auto r = run_container(s, manager_.get());
     ASSERT_TRUE(r.started) << r.start_error;
