@@ -96,6 +96,9 @@ public:
     Loop& operator=(const Loop&) = delete;
 
     const Features& features() const { return features_; }
+    // Use the pidfd-poll + waitid path for child exits even where IORING_OP_WAITID exists
+    // (older kernels' path, exercised by the tests on new ones).
+    void use_waitid_fallback() { features_.waitid = false; }
 
     // One pass: submit, wait at most `wait_ns` if nothing is ready, reap, run callbacks.
     Result<> tick(int64_t wait_ns);

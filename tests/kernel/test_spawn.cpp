@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kernel/security.hpp"
 #include "rootfs_fixture.hpp"
 #include "spawn_harness.hpp"
 
@@ -476,4 +477,21 @@ TEST_F(SpawnWithCgroups, pids_limit_of_one_lets_pid_1_run_but_not_fork) {
     ASSERT_TRUE(r.started) << r.start_error;
     EXPECT_EQ(r.out, "pid-1-runs\n");
     EXPECT_NE(r.err.find("can't fork"), std::string::npos) << r.err;
+}
+
+TEST_F(Spawn, privileged_gets_every_capability_no_seccomp_no_masks_and_rw_sys) {
+    auto s = spec({"sh", "-c", "grep -E '^(CapEff|Seccomp):' /proc/self/status; "
+                               "cat /proc/sys/kernel/ostype; grep -c ' /proc/keys ' "
+                               "/proc/self/mountinfo; grep ' /sys ' /proc/self/mountinfo | "
+                               "grep -c ' rw,'"});
+    s.privileged = true;
+    auto r = run_container(s);
+    ASSERT_TRUE(r.started) << r.start_error;
+    // Every capability the daemon itself holds (this sandbox may lack a few).
+    auto all = kernel::capabilities_all();
+    char want[40];
+    snprintf(want, sizeof want, "CapEff:\t%016llx", static_cast<unsigned long long>(all));
+    EXPECT_NE(r.out.find(want), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Seccomp:\t0"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("Linux\n0\n1\n"), std::string::npos) << r.out;
 }

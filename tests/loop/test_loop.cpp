@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <vector>
 
@@ -254,4 +256,46 @@ TEST(Loop, probe_reports_what_the_kernel_offers) {
     EXPECT_TRUE(f.multishot_accept);
     EXPECT_TRUE(f.recv_multishot);
     EXPECT_TRUE(f.provided_buffer_ring);
+}
+
+namespace {
+
+// A child that exits with `code`, watched through the loop; returns what waitid reported.
+siginfo_t wait_for_child_exit(Loop& loop, int code) {
+    siginfo_t info{};
+    pid_t pid = fork();
+    if (pid == 0) _exit(code);
+    int pidfd = int(syscall(SYS_pidfd_open, pid, 0));
+    EXPECT_GE(pidfd, 0);
+    Counter n;
+    Completion c;
+    c.context = &n;
+    c.callback = &Counter::cb;
+    loop.waitid(c, pidfd, &info);
+    EXPECT_TRUE(run_until(loop, [&] { return n.calls == 1; }));
+    EXPECT_EQ(n.last, 0);
+    close(pidfd);
+    return info;
+}
+
+}  // namespace
+
+TEST(Loop, child_exit_arrives_through_the_ring_with_its_status) {
+    auto loop = make_loop();
+    ASSERT_TRUE(loop);
+    siginfo_t info = wait_for_child_exit(*loop, 42);
+    EXPECT_EQ(info.si_code, CLD_EXITED);
+    EXPECT_EQ(info.si_status, 42);
+    // Reaped: nothing is left to wait for.
+    EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);
+}
+
+TEST(Loop, child_exit_fallback_polls_the_pidfd_then_reaps) {
+    auto loop = make_loop();
+    ASSERT_TRUE(loop);
+    loop->use_waitid_fallback();
+    siginfo_t info = wait_for_child_exit(*loop, 7);
+    EXPECT_EQ(info.si_code, CLD_EXITED);
+    EXPECT_EQ(info.si_status, 7);
+    EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);
 }
