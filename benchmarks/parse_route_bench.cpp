@@ -164,7 +164,13 @@ const char* label_for(int which) {
 // Feeds one whole request; false (and the benchmark is marked failed) if it did not parse.
 bool parse_one(benchmark::State& state, RequestParser& parser, std::string_view raw) {
     auto out = parser.feed(raw);
-    if (out.status != RequestParser::Status::complete || out.consumed != raw.size()) {
+    size_t used = out.consumed;
+    // A request with a body pauses at its headers so the server can route it first.
+    if (out.status == RequestParser::Status::headers) {
+        out = parser.feed(raw.substr(used));
+        used += out.consumed;
+    }
+    if (out.status != RequestParser::Status::complete || used != raw.size()) {
         state.SkipWithError(("request did not parse: " + out.message).c_str());
         return false;
     }
@@ -264,6 +270,10 @@ void BM_ParseRoutePipelined(benchmark::State& state) {
         int n = 0;
         while (!rest.empty()) {
             auto out = parser.feed(rest);
+            if (out.status == RequestParser::Status::headers) {
+                rest.remove_prefix(out.consumed);
+                out = parser.feed(rest);
+            }
             if (out.status != RequestParser::Status::complete) {
                 state.SkipWithError(("request did not parse: " + out.message).c_str());
                 return;

@@ -25,6 +25,14 @@ struct ExchangeObserver {
     void (*drained)(void* ctx) = nullptr;   // buffered output was sent (back-pressure released)
 };
 
+// The receiving side of a streamed request body (routes added with stream_body).
+struct BodySink {
+    virtual ~BodySink() = default;
+    // A chunk of the body; an error aborts the request (the client gets it as a 400).
+    virtual Result<> on_body(std::span<const std::byte> data) = 0;
+    virtual void on_body_end() = 0;
+};
+
 // The receiving side of a hijacked connection.
 struct RawSink {
     virtual ~RawSink() = default;
@@ -70,6 +78,11 @@ public:
     // Half-closes the hijacked connection's write side.
     void close_write();
 
+    // For stream_body routes: the body's bytes go to `sink` as they arrive. Call it from the
+    // handler; the handler may respond (or begin a stream) before the body has ended.
+    void read_body(BodySink* sink) { body_sink_ = sink; }
+    bool body_done() const { return body_done_; }
+
     void observe(ExchangeObserver o) { observer_ = o; }
     bool streaming() const { return mode_ == Mode::streaming; }
     bool hijacked() const { return mode_ == Mode::hijacked; }
@@ -85,6 +98,8 @@ private:
     bool chunked_ = false;
     ExchangeObserver observer_{};
     RawSink* sink_ = nullptr;
+    BodySink* body_sink_ = nullptr;
+    bool body_done_ = true;
     std::string extra_headers_;
 };
 

@@ -21,6 +21,9 @@ void RequestParser::next() {
     started_ = false;
     in_value_ = false;
     complete_ = false;
+    headers_done_ = false;
+    sink_ = nullptr;
+    sink_ctx_ = nullptr;
 }
 
 void RequestParser::shrink() {
@@ -103,18 +106,27 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
         self->error_message_ = "malformed request target: " + r.target.substr(0, 200);
         return -1;
     }
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > self->limits_.body_bytes_max) {
-        self->error_status_ = 413;
-        self->error_message_ = "request body too large: " + std::to_string(p->content_length) +
-                               " bytes, the limit is " +
-                               std::to_string(self->limits_.body_bytes_max);
-        return -1;
+    // A request with a body pauses here so the caller can route it first: a streaming route
+    // takes the body as it comes, any other is held to the body limit.
+    bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
+    if (has_body && !r.upgrade) {
+        self->headers_done_ = true;
+        return HPE_PAUSED;
     }
     return 0;
 }
 
 int RequestParser::on_body(llhttp_t* p, const char* at, size_t len) {
     auto* self = static_cast<RequestParser*>(p->data);
+    if (self->sink_) {
+        auto r = self->sink_(self->sink_ctx_, std::as_bytes(std::span(at, len)));
+        if (!r) {
+            self->error_status_ = 400;
+            self->error_message_ = r.error().message;
+            return -1;
+        }
+        return 0;
+    }
     if (self->req_.body.size() + len > self->limits_.body_bytes_max) {
         self->error_status_ = 413;
         self->error_message_ = "request body too large: over " +
@@ -147,6 +159,11 @@ RequestParser::Outcome RequestParser::feed(std::string_view data) {
         else llhttp_resume(&parser_);
         if (complete_) {
             out.status = Status::complete;
+            return out;
+        }
+        if (headers_done_) {
+            headers_done_ = false;
+            out.status = Status::headers;
             return out;
         }
         // An upgrade without on_message_complete cannot happen for requests; treat as done.

@@ -6,9 +6,11 @@
 #include <llhttp.h>
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
+#include "base/error.hpp"
 #include "http/request.hpp"
 
 namespace berth::http {
@@ -24,7 +26,9 @@ public:
     RequestParser(const RequestParser&) = delete;
     RequestParser& operator=(const RequestParser&) = delete;
 
-    enum class Status : unsigned char { need_more, complete, error };
+    // headers: a request with a body has its headers parsed; the caller may route it and
+    // stream_body() before feeding more (bytes after the headers are not consumed yet).
+    enum class Status : unsigned char { need_more, headers, complete, error };
     struct Outcome {
         Status status = Status::need_more;
         size_t consumed = 0;   // bytes of `data` used
@@ -39,6 +43,22 @@ public:
     Request& request() { return req_; }
     // Prepares for the next request on the same connection.
     void next();
+    // At Status::headers: the declared body is over the limit (a non-streaming route refuses
+    // it at once with 413, before reading it).
+    bool declared_body_over_limit() const {
+        return (parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > limits_.body_bytes_max;
+    }
+    Outcome body_too_large() const {
+        return {Status::error, 0, 413,
+                "request body too large: over " + std::to_string(limits_.body_bytes_max) + " bytes"};
+    }
+    // From now on the current request's body goes to `sink` (no size limit) instead of
+    // Request::body. `sink` returns an error to abort the request.
+    using BodySink = Result<> (*)(void* ctx, std::span<const std::byte> data);
+    void stream_body(BodySink sink, void* ctx) {
+        sink_ = sink;
+        sink_ctx_ = ctx;
+    }
     // Frees what an idle connection does not need.
     void shrink();
 
@@ -60,6 +80,9 @@ private:
     bool started_ = false;
     bool in_value_ = false;
     bool complete_ = false;
+    bool headers_done_ = false;
+    BodySink sink_ = nullptr;
+    void* sink_ctx_ = nullptr;
     int error_status_ = 0;
     std::string error_message_;
 };

@@ -4,10 +4,12 @@
 
 namespace berth::http {
 
-void Router::add(std::string_view method, std::string_view pattern, Handler handler) {
+void Router::add(std::string_view method, std::string_view pattern, Handler handler,
+                 bool stream_body) {
     Route r;
     r.method = method;
     r.handler = std::move(handler);
+    r.stream_body = stream_body;
     size_t i = 0;
     while (i < pattern.size()) {
         if (pattern[i] == '/') {
@@ -136,7 +138,7 @@ Result<Router::Match> Router::route(Request& req) const {
         if (r.method == req.method) {
             req.params = std::move(captures);
             req.path = std::string(path);
-            return Match{&r.handler};
+            return Match{&r.handler, r.stream_body};
         }
         // HEAD is served by the GET route unless a HEAD route exists; the body is dropped.
         if (req.method == "HEAD" && r.method == "GET" && !head_fallback) {
@@ -147,7 +149,7 @@ Result<Router::Match> Router::route(Request& req) const {
     if (head_fallback) {
         req.params = std::move(fallback_captures);
         req.path = std::string(path);
-        return Match{&head_fallback->handler};
+        return Match{&head_fallback->handler, head_fallback->stream_body};
     }
     if (path_known) return fail(Error::make(ErrorKind::method_not_allowed, "method not allowed"));
     return fail(Error::not_found("page not found"));

@@ -19,10 +19,14 @@ using Handler = std::function<void(Exchange&)>;
 
 class Router {
 public:
-    void add(std::string_view method, std::string_view pattern, Handler handler);
+    // stream_body: the handler runs as soon as the headers are in and reads the body as it
+    // arrives (Exchange::read_body), with no size limit: docker load, import, cp.
+    void add(std::string_view method, std::string_view pattern, Handler handler,
+             bool stream_body = false);
 
     struct Match {
         const Handler* handler = nullptr;
+        bool stream_body = false;
     };
     // Strips and checks the version prefix, decodes the path, fills req.params.
     // Errors: 400 for a version out of range, 404 "page not found", 405 for a known path
@@ -38,6 +42,7 @@ private:
         std::string method;
         std::vector<Segment> segments;
         Handler handler;
+        bool stream_body = false;
     };
     static bool match(const std::vector<Segment>& pattern, size_t pi,
                       const std::vector<std::string_view>& parts, size_t si,

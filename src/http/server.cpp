@@ -174,7 +174,8 @@ public:
     Connection* prev = nullptr;
 
 private:
-    enum class State : unsigned char { reading, busy, hijacked, lingering, closing };
+    // body: a stream_body handler holds the exchange while the parser still reads its body.
+    enum class State : unsigned char { reading, body, busy, hijacked, lingering, closing };
 
     std::string head(int status, std::string_view content_type) {
         std::string h = "HTTP/1.1 ";
@@ -259,10 +260,13 @@ private:
                 if (exchange_.sink_) exchange_.sink_->on_data(std::as_bytes(std::span(data)));
                 return;
             case State::reading:
+            case State::body:
             case State::busy: break;
         }
         start_request_clock();
-        if (in_.size() == in_off_ && state_ == State::reading && !processing_) {
+        // A streamed body may take long (docker load of gigabytes) but must keep moving.
+        if (state_ == State::body) set_deadline(server_.limits_.request_timeout_ns);
+        if (in_.size() == in_off_ && parsing() && !processing_) {
             parse_fresh(data);
         } else {
             in_ += data;
@@ -274,6 +278,8 @@ private:
 
     // The common case: nothing buffered, parse straight from the ring's buffer and copy only
     // what follows a complete request.
+    bool parsing() const { return state_ == State::reading || state_ == State::body; }
+
     void parse_fresh(std::string_view data) {
         auto out = parser_.feed(data);
         if (out.status == RequestParser::Status::need_more) {
@@ -291,7 +297,7 @@ private:
     void process_input() {
         if (processing_) return;
         processing_ = true;
-        while (state_ == State::reading && in_off_ < in_.size()) {
+        while (parsing() && in_off_ < in_.size()) {
             auto out = parser_.feed(std::string_view(in_).substr(in_off_));
             in_off_ += out.consumed;
             if (out.status == RequestParser::Status::need_more) break;
@@ -308,17 +314,75 @@ private:
 
     void handle(const RequestParser::Outcome& out) {
         if (out.status == RequestParser::Status::error) {
-            ++server_.stats_.bad_requests;
-            state_ = State::busy;
-            in_.clear();
-            in_off_ = 0;
-            queue_response_head_and_body(out.http_status, "application/json",
-                                         error_body(out.message), true);
+            fail_request(out);
+            return;
+        }
+        if (out.status == RequestParser::Status::headers) {
+            headers_in();
+            return;
+        }
+        if (state_ == State::body) {
+            body_end();
+            return;
+        }
+        dispatch();
+    }
+
+    void fail_request(const RequestParser::Outcome& out) {
+        ++server_.stats_.bad_requests;
+        if (state_ == State::body) abort_exchange();
+        state_ = State::busy;
+        in_.clear();
+        in_off_ = 0;
+        if (exchange_.mode_ == Exchange::Mode::streaming) {
+            exchange_.write(error_body(out.message));
             close_after_flush_ = true;
             flush_or_finish_close();
             return;
         }
-        dispatch();
+        queue_response_head_and_body(out.http_status, "application/json",
+                                     error_body(out.message), true);
+        close_after_flush_ = true;
+        flush_or_finish_close();
+    }
+
+    // A request with a body: route it now. A streaming route's handler runs at once and reads
+    // the body as it comes; any other is held to the body limit and dispatched when complete.
+    void headers_in() {
+        auto match = server_.router_.route(exchange_.request());
+        if (!match || !match->stream_body) {
+            // Routed once: dispatch() uses this when the body is complete (an unknown route
+            // is answered then, after its body was read within the limit).
+            matched_ = match ? match->handler : nullptr;
+            if (parser_.declared_body_over_limit()) fail_request(parser_.body_too_large());
+            return;
+        }
+        begin_exchange();
+        state_ = State::body;
+        exchange_.body_done_ = false;
+        (*match->handler)(exchange_);
+        if (exchange_.body_sink_) {
+            parser_.stream_body(&Connection::body_chunk, this);
+        } else if (exchange_.mode_ == Exchange::Mode::pending) {
+            exchange_.respond_error(Error::internal("handler did not read the request body"));
+        }
+    }
+
+    static Result<> body_chunk(void* ctx, std::span<const std::byte> data) {
+        auto* self = static_cast<Connection*>(ctx);
+        if (!self->exchange_.body_sink_) return {};  // answered early: the rest is dropped
+        return self->exchange_.body_sink_->on_body(data);
+    }
+
+    void body_end() {
+        request_clock_ = false;
+        deadline_ns_ = 0;
+        exchange_.body_done_ = true;
+        BodySink* sink = exchange_.body_sink_;
+        bool finished = exchange_.mode_ == Exchange::Mode::done;
+        state_ = finished ? State::reading : State::busy;
+        if (sink && !finished) sink->on_body_end();
+        if (finished) exchange_finished_after_body();
     }
 
     // Deadlines: from the first byte of a request (blank lines count: a slowloris must not keep
@@ -334,30 +398,50 @@ private:
             start_request_clock();
     }
 
-    void dispatch() {
+    void begin_exchange() {
         ++server_.stats_.requests;
         shrunk_ = false;
-        state_ = State::busy;
         deadline_ns_ = 0;
-        request_clock_ = false;
         exchange_.mode_ = Exchange::Mode::pending;
         exchange_.observer_ = {};
         exchange_.sink_ = nullptr;
+        exchange_.body_sink_ = nullptr;
+        exchange_.body_done_ = true;
         exchange_.chunked_ = false;
         exchange_.extra_headers_.clear();
-        Request& req = exchange_.request();
-        auto match = server_.router_.route(req);
-        if (!match) {
-            exchange_.respond_error(match.error());
-            return;
+    }
+
+    void dispatch() {
+        begin_exchange();
+        state_ = State::busy;
+        request_clock_ = false;
+        const Handler* handler = std::exchange(matched_, nullptr);
+        if (!handler) {
+            auto match = server_.router_.route(exchange_.request());
+            if (!match) {
+                exchange_.respond_error(match.error());
+                return;
+            }
+            handler = match->handler;
         }
-        (*match->handler)(exchange_);
+        (*handler)(exchange_);
     }
 
     void exchange_finished() {
         exchange_.mode_ = Exchange::Mode::done;
         exchange_.observer_ = {};
         exchange_.extra_headers_.clear();
+        if (state_ == State::body) {
+            // Answered before the body ended: keep reading it, but only to drop it; the
+            // connection is reused once the request is complete.
+            exchange_.body_sink_ = nullptr;
+            flush();
+            return;
+        }
+        exchange_finished_after_body();
+    }
+
+    void exchange_finished_after_body() {
         if (close_after_flush_) {
             flush_or_finish_close();
             return;
@@ -378,7 +462,8 @@ private:
             if (exchange_.sink_) exchange_.sink_->on_eof();
             return;
         }
-        if (state_ == State::busy && exchange_.mode_ != Exchange::Mode::done) {
+        if ((state_ == State::busy || state_ == State::body) &&
+            exchange_.mode_ != Exchange::Mode::done) {
             // The client went away while its request was being served: abort it, as dockerd
             // cancels the request context.
             abort_exchange();
@@ -516,6 +601,7 @@ private:
     bool closed_ = false;
     bool eof_ = false;
     bool shrunk_ = false;
+    const Handler* matched_ = nullptr;  // routed at the headers, dispatched when complete
     int64_t deadline_ns_ = 0;
     RequestParser parser_;
     Exchange exchange_;

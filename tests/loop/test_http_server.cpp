@@ -21,6 +21,17 @@ using namespace berth::http;
 
 namespace {
 
+// Counts a streamed body and answers with the count when it ends.
+struct CountingSink : BodySink {
+    Exchange* ex = nullptr;
+    size_t bytes = 0;
+    Result<> on_body(std::span<const std::byte> data) override {
+        bytes += data.size();
+        return {};
+    }
+    void on_body_end() override { ex->respond_json(200, "{\"bytes\":" + std::to_string(bytes) + "}"); }
+};
+
 // Upper-cases what the client sends; on the client's half-close says "bye" and ends.
 struct EchoSink : RawSink {
     Exchange* ex = nullptr;
@@ -111,6 +122,17 @@ protected:
         router_.add("POST", "/echo-body", [](Exchange& ex) {
             ex.respond(200, "text/plain", ex.request().body);
         });
+        router_.add(
+            "POST", "/upload",
+            [this](Exchange& ex) {
+                upload_.ex = &ex;
+                upload_.bytes = 0;
+                ex.read_body(&upload_);
+            },
+            true);
+        router_.add(
+            "POST", "/refuse-upload",
+            [](Exchange& ex) { ex.respond_error(Error::invalid("not this body")); }, true);
         router_.add("POST", "/shutdown", [this](Exchange& ex) {
             server_->shutdown([](void* d) { *static_cast<std::atomic<bool>*>(d) = true; },
                               &done_);
@@ -168,6 +190,7 @@ protected:
     Exchange* slow_ex_ = nullptr;
     loop::Completion slow_timer_;
     EchoSink echo_;
+    CountingSink upload_;
 };
 
 }  // namespace
@@ -283,4 +306,42 @@ TEST_F(ServerFixture, graceful_shutdown_closes_idle_connections_and_finishes) {
     EXPECT_FALSE(kernel::connect_unix(sock_));  // no longer accepting
     close(fd);
     close(idle);
+}
+
+TEST_F(ServerFixture, streamed_request_body_has_no_size_limit_and_the_connection_is_reused) {
+    int fd = connect();
+    // 40 MiB in chunks: more than the 16 MiB limit of buffered bodies.
+    send_all(fd, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    std::string chunk(1 << 20, 'x');
+    char size[16];
+    snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+    for (int i = 0; i < 40; ++i) {
+        send_all(fd, size);
+        send_all(fd, chunk);
+        send_all(fd, "\r\n");
+    }
+    send_all(fd, "0\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string r = read_until(fd, [](const std::string& s) { return s.ends_with("{\"hi\":1}"); });
+    close(fd);
+    EXPECT_NE(r.find("{\"bytes\":41943040}"), std::string::npos) << r.substr(0, 300);
+    EXPECT_EQ(count(r, "HTTP/1.1 200 OK"), 2u);
+}
+
+TEST_F(ServerFixture, streaming_route_may_refuse_early_and_the_body_is_drained) {
+    int fd = connect();
+    send_all(fd, "POST /refuse-upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n");
+    std::string r = read_until(fd, [](const std::string& s) { return s.ends_with("}\n"); });
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 400 Bad Request\r\n")) << r;
+    send_all(fd, "0123456789GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string next = read_until(fd, [](const std::string& s) { return s.ends_with("{\"hi\":1}"); });
+    close(fd);
+    EXPECT_TRUE(next.starts_with("HTTP/1.1 200 OK\r\n")) << next;
+}
+
+TEST_F(ServerFixture, buffered_route_refuses_a_declared_body_over_the_limit_at_once) {
+    int fd = connect();
+    send_all(fd, "POST /echo-body HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n");
+    std::string r = read_to_eof(fd);
+    close(fd);
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 413 Request Entity Too Large\r\n")) << r;
 }

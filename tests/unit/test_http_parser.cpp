@@ -7,13 +7,29 @@ using berth::http::ParseLimits;
 using berth::http::RequestParser;
 using Status = RequestParser::Status;
 
+namespace {
+// Feeds until the request is complete, an error, or the data runs out, stepping over the
+// pause at the headers that a request with a body makes.
+RequestParser::Outcome feed_all(RequestParser& p, std::string_view data) {
+    size_t used = 0;
+    for (;;) {
+        auto out = p.feed(data.substr(used));
+        used += out.consumed;
+        if (out.status != Status::headers) {
+            out.consumed = used;
+            return out;
+        }
+    }
+}
+}  // namespace
+
 TEST(HttpParser, parses_request_line_headers_query_and_body) {
     RequestParser p(ParseLimits{});
     std::string req =
         "POST /v1.50/containers/create?name=web&x=a%20b HTTP/1.1\r\n"
         "Host: api.moby.localhost\r\nContent-Type: application/json\r\n"
         "Content-Length: 13\r\n\r\n{\"Image\":\"a\"}";
-    auto out = p.feed(req);
+    auto out = feed_all(p, req);
     ASSERT_EQ(out.status, Status::complete);
     EXPECT_EQ(out.consumed, req.size());
     auto& r = p.request();
@@ -45,7 +61,7 @@ TEST(HttpParser, chunked_body_is_reassembled) {
     std::string req =
         "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-    auto out = p.feed(req);
+    auto out = feed_all(p, req);
     ASSERT_EQ(out.status, Status::complete);
     EXPECT_EQ(p.request().body, "hello world");
 }
@@ -81,16 +97,38 @@ TEST(HttpParser, oversized_headers_are_431) {
     EXPECT_EQ(out.http_status, 431);
 }
 
-TEST(HttpParser, declared_body_over_limit_is_413_before_the_body_arrives) {
+TEST(HttpParser, declared_body_over_limit_is_known_at_the_headers) {
     RequestParser p(ParseLimits{.header_bytes_max = 1024, .body_bytes_max = 100});
     auto out = p.feed("POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n");
-    ASSERT_EQ(out.status, Status::error);
-    EXPECT_EQ(out.http_status, 413);
+    ASSERT_EQ(out.status, Status::headers);
+    EXPECT_TRUE(p.declared_body_over_limit());
+    EXPECT_EQ(p.body_too_large().http_status, 413);
+}
+
+TEST(HttpParser, streamed_body_goes_to_the_sink_without_limit) {
+    RequestParser p(ParseLimits{.header_bytes_max = 1024, .body_bytes_max = 4});
+    std::string req = "POST /load HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    auto h = p.feed(req);
+    ASSERT_EQ(h.status, Status::headers);
+    std::string got;
+    p.stream_body(
+        [](void* ctx, std::span<const std::byte> d) -> berth::Result<> {
+            static_cast<std::string*>(ctx)->append(reinterpret_cast<const char*>(d.data()),
+                                                   d.size());
+            return {};
+        },
+        &got);
+    auto done = p.feed(std::string_view(req).substr(h.consumed));
+    ASSERT_EQ(done.status, Status::complete);
+    EXPECT_EQ(got, "hello world");
+    EXPECT_TRUE(p.request().body.empty());
 }
 
 TEST(HttpParser, chunked_body_over_limit_is_413) {
     RequestParser p(ParseLimits{.header_bytes_max = 1024, .body_bytes_max = 10});
-    auto out = p.feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n");
+    std::string req = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n";
+    auto out = feed_all(p, req);
     if (out.status == Status::need_more) out = p.feed("12345678\r\n");
     ASSERT_EQ(out.status, Status::error);
     EXPECT_EQ(out.http_status, 413);
