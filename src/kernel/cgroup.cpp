@@ -617,6 +617,33 @@ Result<> write_limit(const std::string& path, std::string_view value, std::strin
     return fail(Error{ErrorKind::invalid_parameter, err, std::move(m)});
 }
 
+Result<> require_controller(const std::string& dir, std::string_view field,
+                            std::string_view controller) {
+    if (!dir.empty()) return {};
+    return fail(Error::invalid(std::string(field) + " needs the " + std::string(controller) +
+                               " cgroup controller, which this host does not provide"));
+}
+
+Result<> write_cpuset(const std::string& dir, const CgroupLimits& l) {
+    if (l.cpuset_cpus.empty() && l.cpuset_mems.empty()) return {};
+    auto ok = require_controller(dir, l.cpuset_cpus.empty() ? "CpusetMems" : "CpusetCpus",
+                                 "cpuset");
+    if (!ok) return ok;
+    if (!l.cpuset_cpus.empty()) {
+        ok = write_limit(dir + "/cpuset.cpus", l.cpuset_cpus, "CpusetCpus", l.cpuset_cpus);
+        if (!ok) return ok;
+    }
+    if (l.cpuset_mems.empty()) return {};
+    return write_limit(dir + "/cpuset.mems", l.cpuset_mems, "CpusetMems", l.cpuset_mems);
+}
+
+Result<> write_pids(const std::string& dir, const CgroupLimits& l) {
+    if (l.pids_limit == 0) return {};
+    if (auto ok = require_controller(dir, "PidsLimit", "pids"); !ok) return ok;
+    std::string shown = std::to_string(l.pids_limit);
+    return write_limit(dir + "/pids.max", l.pids_limit < 0 ? "max" : shown, "PidsLimit", shown);
+}
+
 bool exists(const std::string& path) {
     return ::access(path.c_str(), F_OK) == 0;
 }

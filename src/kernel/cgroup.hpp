@@ -154,6 +154,13 @@ Result<> write(const std::string& path, std::string_view value);
 Result<> write_limit(const std::string& path, std::string_view value, std::string_view field,
                      std::string_view shown);
 bool exists(const std::string& path);
+// A limit for a controller the host does not provide is refused rather than dropped silently.
+Result<> require_controller(const std::string& dir, std::string_view field,
+                            std::string_view controller);
+// Limits whose files are the same on v1 and v2: cpuset.cpus/mems (a v2 child with empty ones
+// uses its parent's; v1 copies are done at creation) and pids.max.
+Result<> write_cpuset(const std::string& dir, const CgroupLimits& l);
+Result<> write_pids(const std::string& dir, const CgroupLimits& l);
 std::optional<uint64_t> read_u64(const std::string& path);          // "max" or missing: nullopt
 uint64_t keyed_value(std::string_view text, std::string_view key);  // "key N" lines
 uint64_t host_memory_bytes();                                       // MemTotal

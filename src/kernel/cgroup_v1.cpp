@@ -16,19 +16,12 @@ std::string num(int64_t v) {
     return std::to_string(v);
 }
 
-// A limit for a controller the host does not mount is refused rather than dropped silently.
-Result<> require(const std::string& dir, std::string_view field, std::string_view controller) {
-    if (!dir.empty()) return {};
-    return fail(Error::invalid(std::string(field) + " needs the " + std::string(controller) +
-                               " cgroup controller, which this host does not provide"));
-}
-
 // memory.memsw.limit_in_bytes only exists with swap accounting; without it dockerd drops
 // MemorySwap with a warning, and so does berth. The kernel keeps memory <= memory+swap at
 // every step, so the order of the two writes depends on the current limit (as runc does).
 Result<> write_memory(const std::string& dir, const CgroupLimits& l) {
     if (l.memory == 0 && l.memory_swap == 0 && l.memory_reservation == 0) return {};
-    if (auto ok = require(dir, "Memory", "memory"); !ok) return ok;
+    if (auto ok = require_controller(dir, "Memory", "memory"); !ok) return ok;
     std::string limit_file = dir + "/memory.limit_in_bytes";
     std::string swap_file = dir + "/memory.memsw.limit_in_bytes";
     bool swap = l.memory_swap != 0 && exists(swap_file);
@@ -57,7 +50,7 @@ Result<> write_memory(const std::string& dir, const CgroupLimits& l) {
 Result<> write_cpu(const std::string& dir, const CgroupLimits& l) {
     if (l.cpu_shares == 0 && l.cpu_quota == 0 && l.cpu_period == 0) return {};
     std::string_view field = l.cpu_shares ? "CpuShares" : l.cpu_quota ? "CpuQuota" : "CpuPeriod";
-    if (auto ok = require(dir, field, "cpu"); !ok) return ok;
+    if (auto ok = require_controller(dir, field, "cpu"); !ok) return ok;
     if (l.cpu_shares != 0) {
         std::string v = std::to_string(l.cpu_shares);
         if (auto ok = write_limit(dir + "/cpu.shares", v, "CpuShares", v); !ok) return ok;
@@ -79,29 +72,10 @@ Result<> write_cpu(const std::string& dir, const CgroupLimits& l) {
     return set_quota();
 }
 
-Result<> write_cpuset(const std::string& dir, const CgroupLimits& l) {
-    if (l.cpuset_cpus.empty() && l.cpuset_mems.empty()) return {};
-    if (auto ok = require(dir, l.cpuset_cpus.empty() ? "CpusetMems" : "CpusetCpus", "cpuset"); !ok)
-        return ok;
-    if (!l.cpuset_cpus.empty()) {
-        auto ok = write_limit(dir + "/cpuset.cpus", l.cpuset_cpus, "CpusetCpus", l.cpuset_cpus);
-        if (!ok) return ok;
-    }
-    if (l.cpuset_mems.empty()) return {};
-    return write_limit(dir + "/cpuset.mems", l.cpuset_mems, "CpusetMems", l.cpuset_mems);
-}
-
-Result<> write_pids(const std::string& dir, const CgroupLimits& l) {
-    if (l.pids_limit == 0) return {};
-    if (auto ok = require(dir, "PidsLimit", "pids"); !ok) return ok;
-    std::string v = l.pids_limit < 0 ? "max" : num(l.pids_limit);
-    return write_limit(dir + "/pids.max", v, "PidsLimit", num(l.pids_limit));
-}
-
 // blkio.weight belonged to CFQ (gone since 5.0); BFQ offers blkio.bfq.weight, same range.
 Result<> write_blkio(const std::string& dir, const CgroupLimits& l) {
     if (l.blkio_weight == 0) return {};
-    if (auto ok = require(dir, "BlkioWeight", "blkio"); !ok) return ok;
+    if (auto ok = require_controller(dir, "BlkioWeight", "blkio"); !ok) return ok;
     std::string v = std::to_string(l.blkio_weight);
     for (const char* file : {"/blkio.weight", "/blkio.bfq.weight"}) {
         if (exists(dir + file)) return write_limit(dir + file, v, "BlkioWeight", v);

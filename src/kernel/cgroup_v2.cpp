@@ -19,12 +19,6 @@ std::string max_or(int64_t v) {
     return v < 0 ? "max" : num(v);
 }
 
-Result<> require(const std::string& dir, std::string_view field, std::string_view controller) {
-    if (!dir.empty()) return {};
-    return fail(Error::invalid(std::string(field) + " needs the " + std::string(controller) +
-                               " cgroup controller, which this host does not delegate"));
-}
-
 bool has_word(std::string_view text, std::string_view word) {
     while (!text.empty()) {
         size_t end = std::min(text.find_first_of(" \n"), text.size());
@@ -38,7 +32,7 @@ bool has_word(std::string_view text, std::string_view word) {
 // exists with swap accounting; without it dockerd drops MemorySwap with a warning.
 Result<> write_memory(const std::string& dir, const CgroupLimits& l) {
     if (l.memory == 0 && l.memory_swap == 0 && l.memory_reservation == 0) return {};
-    if (auto ok = require(dir, "Memory", "memory"); !ok) return ok;
+    if (auto ok = require_controller(dir, "Memory", "memory"); !ok) return ok;
     if (l.memory != 0) {
         auto ok = write_limit(dir + "/memory.max", max_or(l.memory), "Memory", num(l.memory));
         if (!ok) return ok;
@@ -64,7 +58,7 @@ uint64_t weight_of_shares(uint64_t shares) {
 Result<> write_cpu(const std::string& dir, const CgroupLimits& l) {
     if (l.cpu_shares == 0 && l.cpu_quota == 0 && l.cpu_period == 0) return {};
     std::string_view field = l.cpu_shares ? "CpuShares" : l.cpu_quota ? "CpuQuota" : "CpuPeriod";
-    if (auto ok = require(dir, field, "cpu"); !ok) return ok;
+    if (auto ok = require_controller(dir, field, "cpu"); !ok) return ok;
     if (l.cpu_shares != 0) {
         std::string v = std::to_string(weight_of_shares(l.cpu_shares));
         auto ok = write_limit(dir + "/cpu.weight", v, "CpuShares", std::to_string(l.cpu_shares));
@@ -76,30 +70,11 @@ Result<> write_cpu(const std::string& dir, const CgroupLimits& l) {
     return write_limit(dir + "/cpu.max", v, l.cpu_quota ? "CpuQuota" : "CpuPeriod", v);
 }
 
-// A v2 cpuset child with empty cpuset.cpus uses its parent's: nothing to copy here.
-Result<> write_cpuset(const std::string& dir, const CgroupLimits& l) {
-    if (l.cpuset_cpus.empty() && l.cpuset_mems.empty()) return {};
-    if (auto ok = require(dir, l.cpuset_cpus.empty() ? "CpusetMems" : "CpusetCpus", "cpuset"); !ok)
-        return ok;
-    if (!l.cpuset_cpus.empty()) {
-        auto ok = write_limit(dir + "/cpuset.cpus", l.cpuset_cpus, "CpusetCpus", l.cpuset_cpus);
-        if (!ok) return ok;
-    }
-    if (l.cpuset_mems.empty()) return {};
-    return write_limit(dir + "/cpuset.mems", l.cpuset_mems, "CpusetMems", l.cpuset_mems);
-}
-
-Result<> write_pids(const std::string& dir, const CgroupLimits& l) {
-    if (l.pids_limit == 0) return {};
-    if (auto ok = require(dir, "PidsLimit", "pids"); !ok) return ok;
-    return write_limit(dir + "/pids.max", max_or(l.pids_limit), "PidsLimit", num(l.pids_limit));
-}
-
 // BFQ's io.bfq.weight takes BlkioWeight's own 1..1000 range and is what schedules on most
 // disks; without BFQ, io.weight (1..10000, iocost) gets runc's linear conversion.
 Result<> write_io(const std::string& dir, const CgroupLimits& l) {
     if (l.blkio_weight == 0) return {};
-    if (auto ok = require(dir, "BlkioWeight", "io"); !ok) return ok;
+    if (auto ok = require_controller(dir, "BlkioWeight", "io"); !ok) return ok;
     std::string shown = std::to_string(l.blkio_weight);
     if (exists(dir + "/io.bfq.weight"))
         return write_limit(dir + "/io.bfq.weight", shown, "BlkioWeight", shown);
