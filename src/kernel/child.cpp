@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kernel/fd_message.hpp"
 #include "kernel/rootfs_path.hpp"
 
 namespace berth::kernel {
@@ -325,20 +326,9 @@ int open_console(const SpawnPlan& p) {
     int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
     if (slave < 0) fail(p, ChildStage::console, errno, "open pty slave");
     if (fchown(slave, p.uid, p.gid) != 0) fail(p, ChildStage::console, errno, "chown pty slave");
-    char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &master, sizeof(int));
-    if (sendmsg(p.console_socket_fd, &msg, MSG_NOSIGNAL) != 1)
+    FdMessage m;
+    m.set_fd(master);
+    if (sendmsg(p.console_socket_fd, &m.msg, MSG_NOSIGNAL) != 1)
         fail(p, ChildStage::console, errno, "send pty master");
     close(master);
     return slave;

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernel/child.hpp"
+#include "kernel/fd_message.hpp"
 
 namespace berth::kernel {
 
@@ -112,21 +113,11 @@ Error child_report_error(const ChildReport& r) {
 }
 
 Result<UniqueFd> receive_fd(int socket_fd) {
-    char byte;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = recvmsg(socket_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    FdMessage m;
+    ssize_t n = recvmsg(socket_fd, &m.msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0) return fail(Error::last_sys("receive tty master"));
-    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-    if (n != 1 || !cm || cm->cmsg_type != SCM_RIGHTS)
-        return fail(Error::internal("the container did not send its tty"));
-    int fd;
-    memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    int fd = m.fd();
+    if (n != 1 || fd < 0) return fail(Error::internal("the container did not send its tty"));
     return UniqueFd(fd);
 }
 
