@@ -1,11 +1,10 @@
 #include "jobs/events.hpp"
 
-#include <simdjson.h>
-
 #include <algorithm>
 
 #include "base/json.hpp"
 #include "base/time.hpp"
+#include "jobs/filters.hpp"
 
 namespace berth::jobs {
 
@@ -32,38 +31,14 @@ std::string event_json(const Event& e) {
 }
 
 Result<EventFilter> EventFilter::parse(std::string_view json) {
-    EventFilter f;
-    if (json.empty()) return f;
-    static const std::set<std::string, std::less<>> known = {
+    static const std::set<std::string> known = {
         "config", "container", "daemon", "event",   "image", "label",
         "network", "node",     "plugin", "scope",   "secret", "service",
         "type",    "volume"};
-    simdjson::dom::parser parser;
-    simdjson::padded_string padded(json);
-    simdjson::dom::element doc;
-    if (auto err = parser.parse(padded).get(doc))
-        return fail(Error::invalid(std::string("invalid filter: ") + simdjson::error_message(err)));
-    simdjson::dom::object obj;
-    if (doc.get(obj)) return fail(Error::invalid("invalid filter: expected a JSON object"));
-    for (auto [key, value] : obj) {
-        std::string k(key);
-        if (!known.contains(k)) return fail(Error::invalid("invalid filter '" + k + "'"));
-        auto& set = f.terms_[k];
-        if (simdjson::dom::array arr; !value.get(arr)) {
-            for (auto item : arr) {
-                std::string_view s;
-                if (item.get(s)) return fail(Error::invalid("invalid filter '" + k + "'"));
-                set.emplace(s);
-            }
-        } else if (simdjson::dom::object m; !value.get(m)) {
-            for (auto [mk, mv] : m) {
-                bool on = false;
-                if (!mv.get(on) && on) set.emplace(mk);
-            }
-        } else {
-            return fail(Error::invalid("invalid filter '" + k + "'"));
-        }
-    }
+    auto filters = Filters::parse(json, known);
+    if (!filters) return fail(filters.error());
+    EventFilter f;
+    f.terms_ = filters->all();
     return f;
 }
 
@@ -73,17 +48,6 @@ std::string_view attribute(const Event& e, std::string_view name) {
     for (const auto& [k, v] : e.attributes)
         if (k == name) return v;
     return {};
-}
-
-// A label term is "key" or "key=value".
-bool label_matches(const Event& e, const std::string& term) {
-    size_t eq = term.find('=');
-    std::string key = term.substr(0, eq);
-    for (const auto& [k, v] : e.attributes) {
-        if (k != key) continue;
-        if (eq == std::string::npos || v == term.substr(eq + 1)) return true;
-    }
-    return false;
 }
 
 bool actor_matches(const Event& e, const std::set<std::string>& terms) {
@@ -108,8 +72,9 @@ bool EventFilter::matches(const Event& e) const {
             ok = terms.contains(e.action) || terms.contains(base);
         } else if (k == "scope") ok = terms.contains(e.scope);
         else if (k == "label") {
+            std::map<std::string, std::string> attrs(e.attributes.begin(), e.attributes.end());
             ok = std::all_of(terms.begin(), terms.end(),
-                             [&](const std::string& t) { return label_matches(e, t); });
+                             [&](const std::string& t) { return label_term_matches(t, attrs); });
         } else if (k == "image") {
             std::string_view img = attribute(e, "image");
             ok = (e.type == "image" && actor_matches(e, terms)) ||

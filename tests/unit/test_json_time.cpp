@@ -4,6 +4,7 @@
 #include "base/json.hpp"
 #include "base/time.hpp"
 #include "jobs/events.hpp"
+#include "jobs/filters.hpp"
 
 using namespace berth;
 
@@ -90,4 +91,30 @@ TEST(Events, bus_keeps_bounded_history_and_notifies_subscribers) {
     bus.unsubscribe(&sink);
     bus.publish({"container", "late", "x", {}, "local", 0});
     EXPECT_EQ(sink.seen.size(), jobs::EventBus::history_max + 10);
+}
+
+TEST(Filters, both_json_forms_parse_and_unknown_names_are_refused) {
+    auto a = jobs::Filters::parse(R"({"label":["a=b","c"],"dangling":["true"]})",
+                                  {"label", "dangling"});
+    ASSERT_TRUE(a);
+    EXPECT_TRUE(a->bool_value("dangling"));
+    EXPECT_TRUE(a->labels_match("label", {{"a", "b"}, {"c", "x"}}));
+    EXPECT_FALSE(a->labels_match("label", {{"a", "z"}, {"c", "x"}}));
+    auto b = jobs::Filters::parse(R"({"label":{"a=b":true,"ignored":false}})", {"label"});
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->values("label").size(), 1u);
+    auto c = jobs::Filters::parse(R"({"colour":["x"]})", {"label"});
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().message, "invalid filter 'colour'");
+    auto d = jobs::Filters::parse(R"({"dangling":["maybe"]})", {"dangling"});
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().message, "invalid filter 'dangling=maybe'");
+}
+
+TEST(Filters, glob_matches_within_path_segments_like_go_path_match) {
+    EXPECT_TRUE(jobs::glob_match("busy*", "busybox"));
+    EXPECT_TRUE(jobs::glob_match("busybox:1.?", "busybox:1.3"));
+    EXPECT_TRUE(jobs::glob_match("*/app", "team/app"));
+    EXPECT_FALSE(jobs::glob_match("*", "team/app"));
+    EXPECT_FALSE(jobs::glob_match("busy", "busybox"));
 }
