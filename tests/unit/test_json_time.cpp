@@ -5,6 +5,7 @@
 #include "base/time.hpp"
 #include "jobs/events.hpp"
 #include "jobs/filters.hpp"
+#include "jobs/progress.hpp"
 
 using namespace berth;
 
@@ -117,4 +118,18 @@ TEST(Filters, glob_matches_within_path_segments_like_go_path_match) {
     EXPECT_TRUE(jobs::glob_match("*/app", "team/app"));
     EXPECT_FALSE(jobs::glob_match("*", "team/app"));
     EXPECT_FALSE(jobs::glob_match("busy", "busybox"));
+}
+
+TEST(Progress, messages_have_dockers_json_message_shape) {
+    EXPECT_EQ(jobs::progress_status("a3ed95caeb02", "Pulling fs layer"),
+              "{\"status\":\"Pulling fs layer\",\"progressDetail\":{},\"id\":\"a3ed95caeb02\"}\r\n");
+    EXPECT_EQ(jobs::progress_error("manifest unknown"),
+              "{\"errorDetail\":{\"message\":\"manifest unknown\"},\"error\":\"manifest "
+              "unknown\"}\r\n");
+    EXPECT_EQ(jobs::human_size(2221000), "2.221MB");
+    EXPECT_EQ(jobs::human_size(512), "512B");
+    std::string half = jobs::progress_bar(500, 1000);
+    EXPECT_EQ(half, "[=========================>                         ]     500B/1kB");
+    auto msg = jobs::progress_bytes("x", "Downloading", 1, 2);
+    EXPECT_NE(msg.find("\"progressDetail\":{\"current\":1,\"total\":2}"), std::string::npos);
 }
