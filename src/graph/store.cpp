@@ -99,9 +99,20 @@ CREATE TABLE networks (
 );
 )sql";
 
+// Schema 2 (the image graph): images.parent_id is Docker's Parent (children make a delete a
+// conflict; `docker rmi` prunes untagged parents); images.removed marks an image removed with
+// `rmi -f` while a stopped container still uses it — hidden until no container does.
+constexpr const char* schema_2 = R"sql(
+ALTER TABLE images ADD COLUMN parent_id TEXT REFERENCES images(id);
+ALTER TABLE images ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX images_by_parent ON images(parent_id);
+CREATE INDEX layers_by_state ON layers(state) WHERE state = 'pending';
+)sql";
+
 // Append only: a released migration is never edited, a change is a new entry.
 constexpr std::array migrations{
     Migration{1, schema_1},
+    Migration{2, schema_2},
 };
 
 constexpr bool migrations_are_consecutive() {
