@@ -41,6 +41,9 @@ Result<Config> parse_flags(int argc, char** argv, int& exit_code) {
          "log-level"},
         {app.add_option("-G,--group", c.group, "Group for the unix socket")->capture_default_str(),
          "group"},
+        {app.add_option("-s,--storage-driver", c.storage_driver,
+                        "Storage driver to use (overlay2, vfs; default: overlay2 if supported)"),
+         "storage-driver"},
         {app.add_option("--api-max-connections", c.api_max_connections,
                         "Open API connections before new ones get 503")
              ->capture_default_str(),
@@ -122,6 +125,7 @@ Result<std::string> apply(Config& c, std::string_view key, simdjson::dom::elemen
     if (key == "pidfile") return str(c.pidfile);
     if (key == "log-level") return str(c.log_level);
     if (key == "group") return str(c.group);
+    if (key == "storage-driver") return str(c.storage_driver);
     if (key == "debug") {
         bool b;
         if (v.get(b)) return fail(Error::invalid("debug must be true or false"));
@@ -143,6 +147,7 @@ std::string value_text(const Config& c, std::string_view key) {
     if (key == "pidfile") return c.pidfile;
     if (key == "log-level") return c.log_level;
     if (key == "group") return c.group;
+    if (key == "storage-driver") return c.storage_driver;
     if (key == "debug") return c.debug ? "true" : "false";
     if (key == "api-max-connections") return std::to_string(c.api_max_connections);
     if (key == "api-idle-timeout") return std::to_string(c.api_idle_timeout_s);

@@ -8,6 +8,8 @@
 
 #include "base/log.hpp"
 #include "berth_build.h"
+#include "drivers/storage/storage_driver.hpp"
+#include "graph/images.hpp"
 #include "graph/store.hpp"
 #include "http/api/api.hpp"
 #include "http/server.hpp"
@@ -74,7 +76,7 @@ http::SystemInfo system_info(const Config& cfg, const kernel::HostInfo& host,
     s.bridge_nf_iptables = host.bridge_nf_iptables;
     s.bridge_nf_ip6tables = host.bridge_nf_ip6tables;
     s.debug = cfg.debug;
-    s.storage_driver = "overlay2";
+    s.storage_driver = "";
     s.logging_driver = "json-file";
     s.default_runtime = "berth";
     s.warnings = limit_warnings(c);
@@ -86,6 +88,8 @@ struct Daemon {
     kernel::UniqueFd data_root_lock, pid_lock;
     std::unique_ptr<loop::Loop> loop;
     std::unique_ptr<graph::Store> store;
+    std::unique_ptr<drivers::StorageDriver> storage;
+    std::unique_ptr<graph::ImageStore> images;
     jobs::EventBus events;
     http::Router router;
     http::ApiContext api;
@@ -95,6 +99,7 @@ struct Daemon {
     bool stopping = false;
 
     Result<> start();
+    Result<> open_images();
     void stop(int signo);
     void cleanup();
 };
@@ -123,14 +128,20 @@ Result<> Daemon::start() {
     if (!id) return fail(id.error());
     auto host = kernel::read_host_info();
     if (!host) return fail(std::move(host.error()).wrap("read host information"));
+    if (auto r = open_images(); !r) return r;
 
     api.loop = loop.get();
     api.store = store.get();
+    api.images = images.get();
+    api.storage = storage.get();
     api.events = &events;
     api.system = system_info(cfg, *host, *id);
+    api.system.storage_driver = std::string(storage->name());
+    api.system.storage_status = storage->status();
     api.count_open_fds = &kernel::count_open_fds;
     http::register_system_routes(router, api);
     http::register_event_routes(router, api);
+    http::register_image_routes(router, api);
 
     http::ServerLimits limits;
     limits.connections_max = size_t(cfg.api_max_connections);
@@ -167,6 +178,32 @@ Result<> Daemon::start() {
     }
     std::fflush(stdout);
     log::info("Daemon has completed initialization (engine id " + *id + ")");
+    return {};
+}
+
+// The storage driver (overlay2 where the data root's filesystem carries it, else vfs) and the
+// image graph on top of it; then what a crash may have left half-done is swept.
+Result<> Daemon::open_images() {
+    std::string note;
+    auto driver = drivers::open_storage_driver(cfg.data_root, cfg.storage_driver, note);
+    if (!driver) return fail(std::move(driver.error()).wrap("storage driver"));
+    storage = std::move(*driver);
+    if (!note.empty()) log::warn(note);
+    graph::LayerFiles files;
+    files.list = [this] { return storage->list_layers(); };
+    files.remove = [this](std::string_view chain) { return storage->remove_layer(chain); };
+    auto im = graph::ImageStore::open(*store, std::move(files));
+    if (!im) return fail(im.error());
+    images = std::move(*im);
+    auto swept = images->reconcile();
+    if (!swept) return fail(std::move(swept.error()).wrap("reconcile images"));
+    if (swept->pending_layers || swept->orphan_layers || !swept->removed_layer_files.empty())
+        log::info("removed " + std::to_string(swept->pending_layers) +
+                  " half-written layers and " + std::to_string(swept->orphan_layers) +
+                  " unused ones left by an earlier run");
+    auto stale = storage->cleanup_stale({});
+    if (!stale) log::warn("storage clean-up: " + stale.error().message);
+    log::info(std::string("storage driver: ") + std::string(storage->name()));
     return {};
 }
 

@@ -387,7 +387,8 @@ Result<Counts> Store::counts() {
     // One statement, one snapshot. As in dockerd's /info, every state other than running and
     // paused (created, restarting, exited, dead, removing) counts as stopped.
     auto stmt = prepare(db_,
-                        "SELECT (SELECT count(*) FROM images), count(*),"
+                        // Images removed with `rmi -f` but still used stay hidden (schema 2).
+                        "SELECT (SELECT count(*) FROM images WHERE removed = 0), count(*),"
                         " count(*) FILTER (WHERE state = 'running'),"
                         " count(*) FILTER (WHERE state = 'paused')"
                         " FROM containers");

@@ -4,12 +4,18 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "http/router.hpp"
 
 namespace berth::graph {
 class Store;
+class ImageStore;
+}
+namespace berth::drivers {
+class StorageDriver;
 }
 namespace berth::jobs {
 class EventBus;
@@ -45,6 +51,7 @@ struct SystemInfo {
     bool ipv4_forwarding = false, bridge_nf_iptables = false, bridge_nf_ip6tables = false;
     bool debug = false;
     std::string storage_driver;
+    std::vector<std::pair<std::string, std::string>> storage_status;
     std::string logging_driver;
     std::string default_runtime;
     std::vector<std::string> security_options;
@@ -54,14 +61,20 @@ struct SystemInfo {
 struct ApiContext {
     loop::Loop* loop = nullptr;
     graph::Store* store = nullptr;
+    graph::ImageStore* images = nullptr;
+    drivers::StorageDriver* storage = nullptr;
     jobs::EventBus* events = nullptr;
     Server* server = nullptr;
     SystemInfo system;
     int (*count_open_fds)() = nullptr;
     size_t events_listeners = 0;  // open /events streams
+
+    // An image event for /events: `id` the image ID, `name` the reference it concerns.
+    void publish_image_event(std::string_view action, std::string_view id, std::string_view name);
 };
 
 void register_system_routes(Router& router, ApiContext& ctx);
 void register_event_routes(Router& router, ApiContext& ctx);
+void register_image_routes(Router& router, ApiContext& ctx);
 
 }  // namespace berth::http

@@ -116,6 +116,18 @@ void events(ApiContext& ctx, Exchange& ex) {
 
 }  // namespace
 
+// dockerd's image events: the actor is the image ID (or the reference for untag), with the
+// reference as its "name" attribute.
+void ApiContext::publish_image_event(std::string_view action, std::string_view id,
+                                     std::string_view name) {
+    jobs::Event e;
+    e.type = "image";
+    e.action = action;
+    e.actor_id = id.empty() ? std::string(name) : std::string(id);
+    if (!name.empty()) e.attributes.emplace_back("name", std::string(name));
+    events->publish(std::move(e));
+}
+
 void register_event_routes(Router& router, ApiContext& ctx) {
     router.add("GET", "/events", [&ctx](Exchange& ex) { events(ctx, ex); });
 }

@@ -106,7 +106,9 @@ void info(ApiContext& ctx, Exchange& ex) {
         .field("ContainersStopped", counts->containers_stopped)
         .field("Images", counts->images)
         .field("Driver", s.storage_driver);
-    w.key("DriverStatus").begin_array().end_array();
+    w.key("DriverStatus").begin_array();
+    for (const auto& [k, v] : s.storage_status) w.begin_array().value(k).value(v).end_array();
+    w.end_array();
     w.key("Plugins").begin_object();
     string_array(w, "Volume", {"local"});
     string_array(w, "Network", {"bridge", "host", "null"});
