@@ -560,6 +560,7 @@ private:
         exchange_.observer_ = {};
         exchange_.mode_ = Exchange::Mode::done;
         exchange_.sink_ = nullptr;
+        exchange_.body_sink_ = nullptr;
         if (o.aborted) o.aborted(o.ctx);
     }
 

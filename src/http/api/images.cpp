@@ -15,6 +15,8 @@
 #include "http/api/api.hpp"
 #include "http/exchange.hpp"
 #include "jobs/filters.hpp"
+#include "jobs/image_load.hpp"
+#include "jobs/progress.hpp"
 
 namespace berth::http {
 
@@ -278,9 +280,48 @@ void prune_images(ApiContext& ctx, Exchange& ex) {
     ex.respond_json(200, w.str());
 }
 
+// POST /images/load: the archive streams in as the request body; the answer is Docker's JSON
+// stream ("Loaded image: …") once it is all in and filed.
+class LoadRequest final : public BodySink {
+public:
+    LoadRequest(ApiContext& ctx, Exchange& ex, std::unique_ptr<jobs::ImageLoad> job)
+        : ctx_(ctx), ex_(&ex), job_(std::move(job)) {
+        ex.observe({this, [](void* self) { delete static_cast<LoadRequest*>(self); }, nullptr,
+                    nullptr});
+    }
+    Result<> on_body(std::span<const std::byte> data) override { return job_->feed(data); }
+    void on_body_end() override {
+        auto loaded = job_->finish();
+        Exchange* ex = ex_;
+        ApiContext& ctx = ctx_;
+        delete this;  // the exchange is answered below; nothing else refers to us
+        if (!loaded) return ex->respond_error(loaded.error());
+        std::string body;
+        for (const auto& img : *loaded) {
+            ctx.publish_image_event("load", img.id, img.tags.empty() ? "" : img.tags.front());
+            if (img.tags.empty()) body += jobs::progress_stream("Loaded image ID: " + img.id + "\n");
+            for (const auto& t : img.tags) body += jobs::progress_stream("Loaded image: " + t + "\n");
+        }
+        ex->respond_json(200, body);
+    }
+
+private:
+    ApiContext& ctx_;
+    Exchange* ex_;
+    std::unique_ptr<jobs::ImageLoad> job_;
+};
+
+void load_images(ApiContext& ctx, Exchange& ex) {
+    auto job = jobs::ImageLoad::create(*ctx.images, *ctx.storage, ctx.system.data_root + "/tmp");
+    if (!job) return ex.respond_error(job.error());
+    auto* req = new LoadRequest(ctx, ex, std::move(*job));
+    ex.read_body(req);
+}
+
 }  // namespace
 
 void register_image_routes(Router& router, ApiContext& ctx) {
+    router.add("POST", "/images/load", [&ctx](Exchange& ex) { load_images(ctx, ex); }, true);
     router.add("GET", "/images/json", [&ctx](Exchange& ex) { list_images(ctx, ex); });
     router.add("POST", "/images/prune", [&ctx](Exchange& ex) { prune_images(ctx, ex); });
     router.add("GET", "/images/{name*}/json", [&ctx](Exchange& ex) { inspect_image(ctx, ex); });

@@ -1,0 +1,123 @@
+// Images through the real docker CLI: load, list, inspect, history, tag, rmi, prune, with
+// Docker's output and errors; a garbage archive leaves nothing behind.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "daemon_fixture.hpp"
+#include "image_fixture.hpp"
+
+using namespace berth::testing;
+using namespace berth::e2e;
+
+namespace {
+
+class ImagesTest : public testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "needs root: layers keep owners and device nodes";
+        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
+        ASSERT_TRUE(daemon.start());
+    }
+    CommandResult d(const std::string& args) { return docker(daemon, args); }
+    BuiltImage load(const std::vector<std::string>& tags, bool two_layers = false) {
+        auto img = build_busybox_archive(daemon.dir(), tags, two_layers);
+        auto r = d("load -i " + img.archive_path);
+        EXPECT_EQ(r.exit_code, 0) << r.error;
+        return img;
+    }
+    BerthDaemon daemon;
+};
+
+}  // namespace
+
+TEST_F(ImagesTest, docker_load_files_the_image_with_its_tag) {
+    auto img = build_busybox_archive(daemon.dir(), {"berth-test/busybox:1.0"});
+    auto r = d("load -i " + img.archive_path);
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_NE(r.output.find("Loaded image: berth-test/busybox:1.0"), std::string::npos) << r.output;
+    auto ls = d("images --format '{{.Repository}}:{{.Tag}} {{.ID}}'");
+    ASSERT_EQ(ls.exit_code, 0) << ls.error;
+    EXPECT_EQ(ls.output, "berth-test/busybox:1.0 " + img.image_id.substr(7, 12) + "\n");
+}
+
+TEST_F(ImagesTest, inspect_shows_id_config_rootfs_and_driver) {
+    auto img = load({"busybox:latest"}, true);
+    auto r = d("image inspect busybox --format "
+               "'{{.Id}} {{json .Config.Cmd}} {{len .RootFS.Layers}} {{.GraphDriver.Name}} "
+               "{{index .Config.Labels \"org.berth.test\"}} {{.Os}}/{{.Architecture}}'");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_EQ(r.output, img.image_id + " [\"sh\"] 2 overlay2 yes linux/amd64\n");
+}
+
+TEST_F(ImagesTest, history_lists_layers_newest_first) {
+    load({"busybox:latest"}, true);
+    auto r = d("history --no-trunc --format '{{.CreatedBy}}|{{.Size}}' busybox");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_TRUE(r.output.starts_with("CMD [\"sh\"]|0B\nberth test layer 1|")) << r.output;
+    EXPECT_NE(r.output.find("berth test layer 0|"), std::string::npos);
+}
+
+TEST_F(ImagesTest, tag_and_rmi_untag_then_delete) {
+    auto img = load({"busybox:latest"});
+    ASSERT_EQ(d("tag busybox localhost:5000/team/app:v1").exit_code, 0);
+    auto both = d("images --format '{{.Repository}}:{{.Tag}}'");
+    EXPECT_NE(both.output.find("localhost:5000/team/app:v1"), std::string::npos) << both.output;
+    auto untag = d("rmi localhost:5000/team/app:v1");
+    ASSERT_EQ(untag.exit_code, 0) << untag.error;
+    EXPECT_EQ(untag.output, "Untagged: localhost:5000/team/app:v1\n");
+    auto del = d("rmi busybox");
+    ASSERT_EQ(del.exit_code, 0) << del.error;
+    EXPECT_NE(del.output.find("Untagged: busybox:latest"), std::string::npos) << del.output;
+    EXPECT_NE(del.output.find("Deleted: " + img.image_id), std::string::npos) << del.output;
+    EXPECT_EQ(d("images -q").output, "");
+}
+
+TEST_F(ImagesTest, unknown_image_errors_are_dockers) {
+    auto r = d("rmi nosuch");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.error.find("No such image: nosuch:latest"), std::string::npos) << r.error;
+    auto t = d("tag nosuch other");
+    EXPECT_NE(t.exit_code, 0);
+    EXPECT_NE(t.error.find("No such image: nosuch:latest"), std::string::npos) << t.error;
+    auto bad = d("tag busybox Bad/Name");
+    EXPECT_NE(bad.exit_code, 0);
+}
+
+TEST_F(ImagesTest, layers_shared_by_two_images_are_stored_once_and_kept_until_both_go) {
+    load({"one:latest"});
+    load({"two:latest"}, true);  // the same bottom layer plus one
+    auto layers_dir = daemon.data_root() + "/layers";
+    auto count = run_command("ls " + layers_dir + " | grep -c '^[0-9a-f]\\{64\\}$'");
+    EXPECT_EQ(count.output, "2\n");
+    ASSERT_EQ(d("rmi two").exit_code, 0);
+    EXPECT_EQ(run_command("ls " + layers_dir + " | grep -c '^[0-9a-f]\\{64\\}$'").output, "1\n");
+    ASSERT_EQ(d("rmi one").exit_code, 0);
+    EXPECT_EQ(run_command("ls " + layers_dir + " | grep -c '^[0-9a-f]\\{64\\}$'").output, "0\n");
+}
+
+TEST_F(ImagesTest, prune_removes_dangling_images) {
+    load({"busybox:latest"});
+    ASSERT_EQ(d("tag busybox keep:1").exit_code, 0);
+    ASSERT_EQ(d("rmi busybox keep:1").exit_code, 0);
+    load({});  // untagged: dangling
+    auto r = d("image prune -f");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_NE(r.output.find("deleted: sha256:"), std::string::npos) << r.output;
+    EXPECT_EQ(d("images -aq").output, "");
+}
+
+TEST_F(ImagesTest, loading_garbage_fails_and_leaves_nothing) {
+    std::string garbage = daemon.dir() + "/garbage.tar";
+    std::ofstream(garbage) << std::string(5000, 'x');
+    auto r = d("load -i " + garbage);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.error.find("Error response from daemon"), std::string::npos) << r.error;
+    EXPECT_EQ(d("images -aq").output, "");
+    EXPECT_EQ(run_command("ls -A " + daemon.data_root() + "/layers | grep -v '^l$' | wc -l").output,
+              "0\n");
+    EXPECT_EQ(run_command("ls -A " + daemon.data_root() + "/tmp 2>/dev/null | wc -l").output, "0\n");
+    // The daemon keeps serving.
+    EXPECT_EQ(d("images -q").exit_code, 0);
+}
