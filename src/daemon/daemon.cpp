@@ -10,6 +10,7 @@
 #include "berth_build.h"
 #include "drivers/storage/storage_driver.hpp"
 #include "graph/images.hpp"
+#include "graph/spool.hpp"
 #include "graph/store.hpp"
 #include "http/api/api.hpp"
 #include "http/server.hpp"
@@ -195,6 +196,8 @@ Result<> Daemon::open_images() {
     auto im = graph::ImageStore::open(*store, std::move(files));
     if (!im) return fail(im.error());
     images = std::move(*im);
+    // Spools of loads and imports a crash interrupted.
+    if (auto r = graph::clear_tmp(cfg.data_root + "/tmp"); !r) log::warn(r.error().message);
     auto swept = images->reconcile();
     if (!swept) return fail(std::move(swept.error()).wrap("reconcile images"));
     if (swept->pending_layers || swept->orphan_layers || !swept->removed_layer_files.empty())
