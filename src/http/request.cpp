@@ -36,19 +36,38 @@ std::string_view Request::header(std::string_view lower_name) const {
     return {};
 }
 
-std::optional<std::string> Request::query_value(std::string_view key) const {
-    std::string_view q = query;
+namespace {
+// Calls f(value) for each `key` in the query until f returns false.
+template <class F>
+void each_query_value(std::string_view q, std::string_view key, F f) {
     while (!q.empty()) {
         size_t amp = q.find('&');
         std::string_view pair = q.substr(0, amp);
         q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
         size_t eq = pair.find('=');
-        std::string k = url_decode(pair.substr(0, eq), true);
-        if (k != key) continue;
-        if (eq == std::string_view::npos) return std::string{};
-        return url_decode(pair.substr(eq + 1), true);
+        if (url_decode(pair.substr(0, eq), true) != key) continue;
+        if (!f(eq == std::string_view::npos ? std::string{} : url_decode(pair.substr(eq + 1), true)))
+            return;
     }
-    return std::nullopt;
+}
+}  // namespace
+
+std::optional<std::string> Request::query_value(std::string_view key) const {
+    std::optional<std::string> out;
+    each_query_value(query, key, [&](std::string v) {
+        out = std::move(v);
+        return false;
+    });
+    return out;
+}
+
+std::vector<std::string> Request::query_values(std::string_view key) const {
+    std::vector<std::string> out;
+    each_query_value(query, key, [&](std::string v) {
+        out.push_back(std::move(v));
+        return true;
+    });
+    return out;
 }
 
 bool Request::query_bool(std::string_view key) const {

@@ -42,6 +42,8 @@ struct Request {
     std::string_view header(std::string_view lower_name) const;
     // Percent-decoded value of the first `key` in the query, if present.
     std::optional<std::string> query_value(std::string_view key) const;
+    // Every value of a repeated key (`changes=…&changes=…`), decoded, in order.
+    std::vector<std::string> query_values(std::string_view key) const;
     // Docker's boolValue: absent, "", "0", "no", "false" and "none" are false.
     bool query_bool(std::string_view key) const;
     bool is_head() const { return method == "HEAD"; }

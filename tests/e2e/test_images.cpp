@@ -121,3 +121,29 @@ TEST_F(ImagesTest, loading_garbage_fails_and_leaves_nothing) {
     // The daemon keeps serving.
     EXPECT_EQ(d("images -q").exit_code, 0);
 }
+
+TEST_F(ImagesTest, docker_import_makes_a_one_layer_image_with_changes_applied) {
+    std::string root = daemon.dir() + "/importroot";
+    ASSERT_EQ(run_command("mkdir -p " + root + "/bin && cp /bin/busybox " + root +
+                          "/bin/ && ln -s busybox " + root + "/bin/sh && tar -C " + root +
+                          " -czf " + daemon.dir() + "/rootfs.tgz .")
+                  .exit_code,
+              0);
+    auto r = d("import -m 'from a test' -c 'CMD [\"sh\", \"-c\", \"echo hi\"]' -c 'ENV A=b' "
+               "-c 'WORKDIR /srv' " + daemon.dir() + "/rootfs.tgz imported:1");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    ASSERT_TRUE(r.output.starts_with("sha256:")) << r.output;
+    auto cfg = d("image inspect imported:1 --format '{{json .Config.Cmd}} {{json .Config.Env}} "
+                 "{{.Config.WorkingDir}} {{len .RootFS.Layers}}'");
+    ASSERT_EQ(cfg.exit_code, 0) << cfg.error;
+    EXPECT_EQ(cfg.output, "[\"sh\",\"-c\",\"echo hi\"] [\"A=b\"] /srv 1\n");
+    auto hist = d("history --format '{{.Comment}}' imported:1");
+    EXPECT_EQ(hist.output, "from a test\n");
+}
+
+TEST_F(ImagesTest, import_with_an_unknown_change_is_refused) {
+    std::ofstream(daemon.dir() + "/empty.tar");
+    auto r = d("import -c 'FROM scratch' " + daemon.dir() + "/empty.tar x:1");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.error.find("FROM is not a valid change command"), std::string::npos) << r.error;
+}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -67,6 +68,9 @@ struct ApiContext {
     Server* server = nullptr;
     SystemInfo system;
     int (*count_open_fds)() = nullptr;
+    // POST /images/create?fromImage=…: the pull, wired by the daemon when a registry client
+    // exists.
+    std::function<void(Exchange&)> pull;
     size_t events_listeners = 0;  // open /events streams
 
     // An image event for /events: `id` the image ID, `name` the reference it concerns.

@@ -15,6 +15,7 @@
 #include "http/api/api.hpp"
 #include "http/exchange.hpp"
 #include "jobs/filters.hpp"
+#include "jobs/image_import.hpp"
 #include "jobs/image_load.hpp"
 #include "jobs/progress.hpp"
 
@@ -311,6 +312,73 @@ private:
     std::unique_ptr<jobs::ImageLoad> job_;
 };
 
+// POST /images/create?fromSrc=-: `docker import`. The answer is {"status":"sha256:…"}.
+class ImportRequest final : public BodySink {
+public:
+    ImportRequest(ApiContext& ctx, Exchange& ex, std::unique_ptr<jobs::ImageImport> job,
+                  std::string name)
+        : ctx_(ctx), ex_(&ex), job_(std::move(job)), name_(std::move(name)) {
+        ex.observe({this, [](void* self) { delete static_cast<ImportRequest*>(self); }, nullptr,
+                    nullptr});
+    }
+    Result<> on_body(std::span<const std::byte> data) override { return job_->feed(data); }
+    void on_body_end() override {
+        auto id = job_->finish();
+        Exchange* ex = ex_;
+        ApiContext& ctx = ctx_;
+        std::string name = std::move(name_);
+        delete this;
+        if (!id) return ex->respond_error(id.error());
+        ctx.publish_image_event("import", *id, name);
+        ex->respond_json(200, jobs::progress_status("", *id));
+    }
+
+private:
+    ApiContext& ctx_;
+    Exchange* ex_;
+    std::unique_ptr<jobs::ImageImport> job_;
+    std::string name_;
+};
+
+void import_image(ApiContext& ctx, Exchange& ex) {
+    const Request& req = ex.request();
+    if (req.query_value("fromSrc") != "-")
+        return ex.respond_error(Error::make(ErrorKind::not_implemented,
+                                            "importing from a URL is not supported; "
+                                            "send the tarball as the request body"));
+    jobs::ImportOptions opts;
+    std::string repo = req.query_value("repo").value_or("");
+    if (!repo.empty()) {
+        auto named = graph::Reference::parse_named(repo);
+        if (!named) return ex.respond_error(named.error());
+        std::string tag = req.query_value("tag").value_or("");
+        auto ref = tag.empty() ? Result<graph::Reference>(named->with_default_tag())
+                               : named->with_tag(tag);
+        if (!ref) return ex.respond_error(ref.error());
+        opts.reference = *ref;
+    }
+    opts.message = req.query_value("message").value_or("");
+    opts.changes = req.query_values("changes");
+    auto job = jobs::ImageImport::create(*ctx.images, *ctx.storage,
+                                         ctx.system.data_root + "/tmp", std::move(opts));
+    if (!job) return ex.respond_error(job.error());
+    std::string name = repo.empty() ? "" : req.query_value("repo").value_or("");
+    auto* r = new ImportRequest(ctx, ex, std::move(*job), std::move(name));
+    ex.read_body(r);
+}
+
+// POST /images/create: fromSrc imports a tarball; fromImage pulls from a registry.
+void create_image(ApiContext& ctx, Exchange& ex) {
+    const Request& req = ex.request();
+    if (req.query_value("fromSrc")) return import_image(ctx, ex);
+    if (req.query_value("fromImage")) {
+        if (ctx.pull) return ctx.pull(ex);
+        return ex.respond_error(
+            Error::make(ErrorKind::not_implemented, "pulling from a registry is not available"));
+    }
+    ex.respond_error(Error::invalid("fromImage or fromSrc is required"));
+}
+
 void load_images(ApiContext& ctx, Exchange& ex) {
     auto job = jobs::ImageLoad::create(*ctx.images, *ctx.storage, ctx.system.data_root + "/tmp");
     if (!job) return ex.respond_error(job.error());
@@ -322,6 +390,7 @@ void load_images(ApiContext& ctx, Exchange& ex) {
 
 void register_image_routes(Router& router, ApiContext& ctx) {
     router.add("POST", "/images/load", [&ctx](Exchange& ex) { load_images(ctx, ex); }, true);
+    router.add("POST", "/images/create", [&ctx](Exchange& ex) { create_image(ctx, ex); }, true);
     router.add("GET", "/images/json", [&ctx](Exchange& ex) { list_images(ctx, ex); });
     router.add("POST", "/images/prune", [&ctx](Exchange& ex) { prune_images(ctx, ex); });
     router.add("GET", "/images/{name*}/json", [&ctx](Exchange& ex) { inspect_image(ctx, ex); });
