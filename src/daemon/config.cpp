@@ -41,6 +41,13 @@ Result<Config> parse_flags(int argc, char** argv, int& exit_code) {
          "log-level"},
         {app.add_option("-G,--group", c.group, "Group for the unix socket")->capture_default_str(),
          "group"},
+        {app.add_option("--insecure-registry", c.insecure_registries,
+                        "Registries (host:port or CIDR) reached without TLS verification"),
+         "insecure-registries"},
+        {app.add_option("--max-concurrent-downloads", c.max_concurrent_downloads,
+                        "Layers downloaded at once per pull")
+             ->capture_default_str(),
+         "max-concurrent-downloads"},
         {app.add_option("-s,--storage-driver", c.storage_driver,
                         "Storage driver to use (overlay2, vfs; default: overlay2 if supported)"),
          "storage-driver"},
@@ -109,6 +116,18 @@ Result<std::string> apply(Config& c, std::string_view key, simdjson::dom::elemen
         field = *n;
         return std::to_string(*n);
     };
+    if (key == "insecure-registries") {
+        simdjson::dom::array arr;
+        if (v.get(arr)) return fail(Error::invalid("insecure-registries must be an array"));
+        c.insecure_registries.clear();
+        for (auto item : arr) {
+            std::string_view s;
+            if (item.get(s)) return fail(Error::invalid("insecure-registries must hold strings"));
+            c.insecure_registries.emplace_back(s);
+        }
+        return join(c.insecure_registries);
+    }
+    if (key == "max-concurrent-downloads") return num(c.max_concurrent_downloads);
     if (key == "hosts") {
         simdjson::dom::array arr;
         if (v.get(arr)) return fail(Error::invalid("hosts must be an array of strings"));
@@ -148,6 +167,8 @@ std::string value_text(const Config& c, std::string_view key) {
     if (key == "log-level") return c.log_level;
     if (key == "group") return c.group;
     if (key == "storage-driver") return c.storage_driver;
+    if (key == "insecure-registries") return join(c.insecure_registries);
+    if (key == "max-concurrent-downloads") return std::to_string(c.max_concurrent_downloads);
     if (key == "debug") return c.debug ? "true" : "false";
     if (key == "api-max-connections") return std::to_string(c.api_max_connections);
     if (key == "api-idle-timeout") return std::to_string(c.api_idle_timeout_s);

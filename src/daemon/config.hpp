@@ -22,6 +22,8 @@ struct Config {
     std::string config_file = "/etc/berth/daemon.json";
     std::string group = "docker";
     std::string storage_driver;  // "", "overlay2" or "vfs"
+    std::vector<std::string> insecure_registries;
+    long max_concurrent_downloads = 3;
     // berth's own API server limits (dockerd has none of these as flags).
     long api_max_connections = 16384;
     long api_idle_timeout_s = 300;

@@ -21,6 +21,7 @@
 #include "kernel/unix_socket.hpp"
 #include "loop/loop.hpp"
 #include "loop/signals.hpp"
+#include "registry/client.hpp"
 
 namespace berth::daemon {
 
@@ -91,6 +92,7 @@ struct Daemon {
     std::unique_ptr<graph::Store> store;
     std::unique_ptr<drivers::StorageDriver> storage;
     std::unique_ptr<graph::ImageStore> images;
+    std::unique_ptr<registry::RegistryClient> registry;
     jobs::EventBus events;
     http::Router router;
     http::ApiContext api;
@@ -131,7 +133,15 @@ Result<> Daemon::start() {
     if (!host) return fail(std::move(host.error()).wrap("read host information"));
     if (auto r = open_images(); !r) return r;
 
+    registry::RegistryOptions ro;
+    ro.insecure_registries = cfg.insecure_registries;
+    ro.certs_dirs.push_back("/etc/berth/certs.d");
+    ro.user_agent = std::string("berth/") + BERTH_VERSION;
+    registry = std::make_unique<registry::RegistryClient>(*loop, ro);
+
     api.loop = loop.get();
+    api.registry = registry.get();
+    api.max_concurrent_downloads = size_t(std::max(1L, cfg.max_concurrent_downloads));
     api.store = store.get();
     api.images = images.get();
     api.storage = storage.get();
@@ -243,6 +253,9 @@ int run(Config config) {
     }
     auto r = d->loop->run();
     if (d->signals) d->signals->stop();
+    if (d->registry) d->registry->shutdown();
+    for (int i = 0; d->registry && !d->registry->quiescent() && i < 100; ++i)
+        if (!d->loop->tick(10'000'000)) break;
     // Let the cancelled signal read come back before the loop goes away.
     while (d->loop->in_flight() > 0)
         if (!d->loop->tick(100'000'000)) break;

@@ -18,6 +18,9 @@ class ImageStore;
 namespace berth::drivers {
 class StorageDriver;
 }
+namespace berth::registry {
+class RegistryClient;
+}
 namespace berth::jobs {
 class EventBus;
 }
@@ -64,13 +67,12 @@ struct ApiContext {
     graph::Store* store = nullptr;
     graph::ImageStore* images = nullptr;
     drivers::StorageDriver* storage = nullptr;
+    registry::RegistryClient* registry = nullptr;
+    size_t max_concurrent_downloads = 3;
     jobs::EventBus* events = nullptr;
     Server* server = nullptr;
     SystemInfo system;
     int (*count_open_fds)() = nullptr;
-    // POST /images/create?fromImage=…: the pull, wired by the daemon when a registry client
-    // exists.
-    std::function<void(Exchange&)> pull;
     size_t events_listeners = 0;  // open /events streams
 
     // An image event for /events: `id` the image ID, `name` the reference it concerns.
@@ -80,5 +82,7 @@ struct ApiContext {
 void register_system_routes(Router& router, ApiContext& ctx);
 void register_event_routes(Router& router, ApiContext& ctx);
 void register_image_routes(Router& router, ApiContext& ctx);
+// POST /images/create?fromImage=… (pull.cpp).
+void pull_image(ApiContext& ctx, Exchange& ex);
 
 }  // namespace berth::http

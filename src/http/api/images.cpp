@@ -371,11 +371,7 @@ void import_image(ApiContext& ctx, Exchange& ex) {
 void create_image(ApiContext& ctx, Exchange& ex) {
     const Request& req = ex.request();
     if (req.query_value("fromSrc")) return import_image(ctx, ex);
-    if (req.query_value("fromImage")) {
-        if (ctx.pull) return ctx.pull(ex);
-        return ex.respond_error(
-            Error::make(ErrorKind::not_implemented, "pulling from a registry is not available"));
-    }
+    if (req.query_value("fromImage")) return pull_image(ctx, ex);
     ex.respond_error(Error::invalid("fromImage or fromSrc is required"));
 }
 
