@@ -137,24 +137,7 @@ constexpr bool sql_texts_in_order() {
 }
 static_assert(sql_texts_in_order());
 
-inline Error db_error(sqlite3* db, std::string_view context) {
-    std::string message{context};
-    message += ": ";
-    message += sqlite3_errmsg(db);
-    switch (sqlite3_errcode(db) & 0xff) {
-        case SQLITE_IOERR:
-        case SQLITE_FULL:
-        case SQLITE_PERM:
-        case SQLITE_READONLY:
-        case SQLITE_BUSY: {
-            Error e = Error::make(ErrorKind::system, std::move(message));
-            e.sys_errno = sqlite3_system_errno(db);
-            return e;
-        }
-        default:
-            return Error::internal(std::move(message));
-    }
-}
+using graph::db_error;  // store.cpp: one mapping of SQLite errors for the whole graph
 
 // One use of a prepared statement; reset and unbound when dropped, so it can be used again.
 // A statement serves one Query at a time: binding a statement another Query has stepped fails

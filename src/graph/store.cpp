@@ -128,27 +128,6 @@ struct StatementFinalizer {
 };
 using Statement = std::unique_ptr<sqlite3_stmt, StatementFinalizer>;
 
-// I/O-shaped failures are the host's doing (disk full, permissions) and keep the OS errno;
-// anything else from SQLite is a bug in our SQL or a corrupt file.
-Error db_error(sqlite3* db, std::string_view context) {
-    std::string message{context};
-    message += ": ";
-    message += sqlite3_errmsg(db);
-    switch (sqlite3_errcode(db) & 0xff) {
-        case SQLITE_IOERR:
-        case SQLITE_CANTOPEN:
-        case SQLITE_FULL:
-        case SQLITE_PERM:
-        case SQLITE_READONLY:
-        case SQLITE_BUSY: {
-            Error e = Error::make(ErrorKind::system, std::move(message));
-            e.sys_errno = sqlite3_system_errno(db);
-            return e;
-        }
-        default:
-            return Error::internal(std::move(message));
-    }
-}
 
 Result<Statement> prepare(sqlite3* db, std::string_view sql) {
     sqlite3_stmt* raw = nullptr;
@@ -305,6 +284,28 @@ Result<void> apply_migration(sqlite3* db, const Migration& m) {
 }
 
 }  // namespace
+
+// I/O-shaped failures are the host's doing (disk full, permissions) and keep the OS errno;
+// anything else from SQLite is a bug in our SQL or a corrupt file.
+Error db_error(sqlite3* db, std::string_view context) {
+    std::string message{context};
+    message += ": ";
+    message += sqlite3_errmsg(db);
+    switch (sqlite3_errcode(db) & 0xff) {
+        case SQLITE_IOERR:
+        case SQLITE_CANTOPEN:
+        case SQLITE_FULL:
+        case SQLITE_PERM:
+        case SQLITE_READONLY:
+        case SQLITE_BUSY: {
+            Error e = Error::make(ErrorKind::system, std::move(message));
+            e.sys_errno = sqlite3_system_errno(db);
+            return e;
+        }
+        default:
+            return Error::internal(std::move(message));
+    }
+}
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& data_root) {
     if (auto r = ensure_data_root(data_root); !r) return fail(std::move(r.error()));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/error.hpp"
 
@@ -21,6 +22,10 @@ struct Counts {
     int64_t containers_paused = 0;
     int64_t containers_stopped = 0;
 };
+
+// An SQLite failure as an Error: I/O-shaped ones (disk full, permissions, busy) are the host's
+// doing and keep the OS errno; anything else is a bug in our SQL or a corrupt file.
+Error db_error(sqlite3* db, std::string_view context);
 
 class Store {
 public:
