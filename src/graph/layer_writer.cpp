@@ -17,6 +17,7 @@
 
 #include "graph/digest.hpp"
 #include "graph/tar_reader.hpp"
+#include "graph/tar_split.hpp"
 #include "kernel/fd.hpp"
 #include "kernel/rootfs_path.hpp"
 
@@ -171,6 +172,10 @@ public:
     Result<> data(std::span<const std::byte> bytes) override;
     Result<> end_entry() override;
     Result<> end_archive() override { return {}; }
+    Result<> raw(std::span<const std::byte> bytes) override {
+        return split_ ? split_->raw(bytes) : Result<>{};
+    }
+    void keep_split(TarSplitWriter* split) { split_ = split; }
 
     // Directory mtimes, set last so that creating their children does not change them.
     Result<> set_dir_times();
@@ -209,6 +214,7 @@ private:
     std::vector<DirTime> dirs_;
     std::unordered_set<std::string> unpacked_;  // apply mode: what this layer brought
     uint64_t unpacked_size_ = 0;
+    TarSplitWriter* split_ = nullptr;  // records the tar for reproducing it byte for byte
 };
 
 Result<> Extractor::begin_entry(const TarEntry& e) {
@@ -447,6 +453,11 @@ Result<> Extractor::set_xattrs(int fd, int pfd, const std::string& name, const T
 }
 
 Result<> Extractor::data(std::span<const std::byte> bytes) {
+    if (split_) {
+        // Content that lands in a file is referenced; anything skipped is kept verbatim.
+        auto r = file_ ? split_->file(rel_, bytes.size()) : split_->raw(bytes);
+        if (!r) return r;
+    }
     if (!file_) return {};  // data of a skipped entry (whiteout, AUFS metadata)
     while (!bytes.empty()) {
         ssize_t n = ::write(file_.get(), bytes.data(), bytes.size());
@@ -494,6 +505,7 @@ struct LayerWriter::State {
     std::unique_ptr<Decompressor> decompressor;
     std::unique_ptr<Extractor> extractor;
     std::unique_ptr<TarReader> tar;
+    std::optional<TarSplitWriter> split;
     Sha256 blob_hash, tar_hash;
     uint64_t fed = 0, tar_bytes = 0;
     std::optional<Error> error;  // the first failure
@@ -524,6 +536,7 @@ struct LayerWriter::State {
             root.reset();
         }
         rmdir(dir.c_str());
+        if (split) unlink(split->path().c_str());
     }
     // Records the failure; the directory goes at once either way.
     Result<> failed(Error e, bool final) {
@@ -553,6 +566,11 @@ Result<std::unique_ptr<LayerWriter>> LayerWriter::create(std::string dir, Option
     s->decompressor = std::move(*decompressor);
     s->root.reset(open(s->dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     s->extractor = std::make_unique<Extractor>(s->root.get(), s->dir, s->opts);
+    auto split = TarSplitWriter::create(s->dir + ".tar-split");
+    if (split) {
+        s->split.emplace(std::move(*split));
+        s->extractor->keep_split(&*s->split);
+    }
     s->tar = std::make_unique<TarReader>(*s->extractor);
     auto w = std::unique_ptr<LayerWriter>(new LayerWriter(std::move(s)));
     if (!w->s_->root || fchmod(w->s_->root.get(), 0755) != 0)
@@ -584,6 +602,7 @@ Result<LayerInfo> LayerWriter::finish() {
         auto r = s.decompressor->finish(sink);
         if (r) r = s.tar->finish();
         if (r) r = s.extractor->set_dir_times();
+        if (r && s.split) r = s.split->finish();
         if (!r) (void)s.failed(std::move(r.error()), false);
     }
     LayerInfo info{s.blob_hash.digest(), s.tar_hash.digest(), s.fed, s.tar_bytes,

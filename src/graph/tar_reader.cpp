@@ -341,10 +341,12 @@ Result<> TarReader::State::step(std::span<const std::byte>& in) {
             block_len += got.size();
             if (block_len < block_bytes) return {};
             block_len = 0;
+            if (auto r = consumer.raw(std::as_bytes(std::span(block))); !r) return r;
             return on_block();
         }
         case Phase::record: {
             auto got = take(record_left);
+            if (auto r = consumer.raw(got); !r) return r;
             record.append(reinterpret_cast<const char*>(got.data()), got.size());
             record_left -= got.size();
             return record_left ? Result<>{} : finish_record();
@@ -355,14 +357,18 @@ Result<> TarReader::State::step(std::span<const std::byte>& in) {
             if (auto r = consumer.data(got); !r) return r;
             return data_left ? Result<>{} : end_data();
         }
-        case Phase::padding:
-            pad_left -= take(pad_left).size();
+        case Phase::padding: {
+            auto got = take(pad_left);
+            pad_left -= got.size();
             if (!pad_left) phase = Phase::header;
-            return {};
-        case Phase::ended:
+            return consumer.raw(got);
+        }
+        case Phase::ended: {
+            auto rest = in;
             offset += in.size();
             in = {};
-            return {};
+            return consumer.raw(rest);
+        }
     }
     return {};
 }

@@ -57,6 +57,10 @@ public:
     virtual Result<> end_entry() = 0;
     // The end-of-archive marker was read (or the input ended cleanly on a header boundary).
     virtual Result<> end_archive() = 0;
+    // Every byte that is not file content (header blocks, pax and long-name records, padding,
+    // the end blocks and what follows them), in order, before the events it leads to: with
+    // data(), the archive byte for byte (what a tar-split keeps).
+    virtual Result<> raw(std::span<const std::byte>) { return {}; }
 };
 
 class TarReader {

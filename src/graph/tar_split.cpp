@@ -1,0 +1,175 @@
+#include "graph/tar_split.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "kernel/rootfs_path.hpp"
+
+namespace berth::graph {
+
+namespace {
+
+constexpr size_t flush_bytes = 1 << 20;
+
+void put_u64(std::string& out, uint64_t v) {
+    for (int i = 0; i < 8; ++i) out += char((v >> (8 * i)) & 0xff);
+}
+
+bool get_u64(std::string_view& in, uint64_t& v) {
+    if (in.size() < 8) return false;
+    v = 0;
+    for (int i = 0; i < 8; ++i) v |= uint64_t(static_cast<unsigned char>(in[size_t(i)])) << (8 * i);
+    in.remove_prefix(8);
+    return true;
+}
+
+Result<std::string> read_file(const std::string& path) {
+    kernel::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail(Error::last_sys("open " + path));
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(Error::last_sys("read " + path));
+        if (n == 0) return out;
+        out.append(buf, size_t(n));
+    }
+}
+
+// Record framing: 'R' <u64 length> <bytes> | 'F' <u64 size> <u64 path length> <path>.
+struct Record {
+    char kind;
+    std::string_view bytes;  // R: the bytes; F: the path
+    uint64_t size;           // F: content length
+};
+
+Result<> for_each_record(std::string_view in, const std::function<Result<>(const Record&)>& f) {
+    while (!in.empty()) {
+        char kind = in[0];
+        in.remove_prefix(1);
+        uint64_t a = 0, b = 0;
+        if (kind == 'R') {
+            if (!get_u64(in, a) || in.size() < a) return fail(Error::internal("corrupt tar-split"));
+            if (auto r = f({'R', in.substr(0, a), 0}); !r) return r;
+            in.remove_prefix(a);
+        } else if (kind == 'F') {
+            if (!get_u64(in, a) || !get_u64(in, b) || in.size() < b)
+                return fail(Error::internal("corrupt tar-split"));
+            if (auto r = f({'F', in.substr(0, b), a}); !r) return r;
+            in.remove_prefix(b);
+        } else {
+            return fail(Error::internal("corrupt tar-split"));
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<TarSplitWriter> TarSplitWriter::create(const std::string& path) {
+    TarSplitWriter w;
+    w.path_ = path;
+    w.fd_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!w.fd_) return fail(Error::last_sys("create " + path));
+    return w;
+}
+
+Result<> TarSplitWriter::raw(std::span<const std::byte> bytes) {
+    if (auto r = close_file(); !r) return r;
+    raw_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return raw_.size() >= flush_bytes ? flush_raw() : Result<>{};
+}
+
+Result<> TarSplitWriter::file(const std::string& rel, uint64_t n) {
+    if (!in_file_ || rel != file_rel_) {
+        if (auto r = close_file(); !r) return r;
+        if (auto r = flush_raw(); !r) return r;
+        in_file_ = true;
+        file_rel_ = rel;
+        file_size_ = 0;
+    }
+    file_size_ += n;
+    return {};
+}
+
+Result<> TarSplitWriter::close_file() {
+    if (!in_file_) return {};
+    in_file_ = false;
+    out_ += 'F';
+    put_u64(out_, file_size_);
+    put_u64(out_, file_rel_.size());
+    out_ += file_rel_;
+    return write_out(false);
+}
+
+Result<> TarSplitWriter::flush_raw() {
+    if (raw_.empty()) return {};
+    out_ += 'R';
+    put_u64(out_, raw_.size());
+    out_ += raw_;
+    raw_.clear();
+    return write_out(false);
+}
+
+Result<> TarSplitWriter::write_out(bool force) {
+    if (!force && out_.size() < flush_bytes) return {};
+    std::string_view rest = out_;
+    while (!rest.empty()) {
+        ssize_t n = ::write(fd_.get(), rest.data(), rest.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return fail(Error::last_sys("write " + path_));
+        rest.remove_prefix(size_t(n));
+    }
+    out_.clear();
+    return {};
+}
+
+Result<> TarSplitWriter::finish() {
+    if (auto r = close_file(); !r) return r;
+    if (auto r = flush_raw(); !r) return r;
+    if (auto r = write_out(true); !r) return r;
+    fd_.reset();
+    return {};
+}
+
+Result<uint64_t> layer_tar_size(const std::string& split_path) {
+    auto split = read_file(split_path);
+    if (!split) return fail(split.error());
+    uint64_t total = 0;
+    auto r = for_each_record(*split, [&](const Record& rec) -> Result<> {
+        total += rec.kind == 'R' ? rec.bytes.size() : rec.size;
+        return {};
+    });
+    if (!r) return fail(r.error());
+    return total;
+}
+
+Result<> reproduce_layer_tar(const std::string& layer_dir, const std::string& split_path,
+                             const std::function<Result<>(std::span<const std::byte>)>& sink) {
+    auto split = read_file(split_path);
+    if (!split) return fail(split.error());
+    kernel::UniqueFd root(::open(layer_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return fail(Error::last_sys("open " + layer_dir));
+    std::string buf(1 << 16, '\0');
+    return for_each_record(*split, [&](const Record& rec) -> Result<> {
+        if (rec.kind == 'R') return sink(std::as_bytes(std::span(rec.bytes.data(), rec.bytes.size())));
+        std::string rel(rec.bytes);
+        int fd = kernel::open_in_root(root.get(), rel.c_str(), O_RDONLY | O_NOFOLLOW);
+        if (fd < 0) return fail(Error::sys(-fd, "open " + rel + " in the layer"));
+        kernel::UniqueFd file(fd);
+        for (uint64_t left = rec.size; left > 0;) {
+            ssize_t n = ::read(fd, buf.data(), size_t(std::min<uint64_t>(left, buf.size())));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0)
+                return fail(Error::internal(rel + " in the layer is shorter than its tar entry"));
+            if (auto r = sink(std::as_bytes(std::span(buf.data(), size_t(n)))); !r) return r;
+            left -= uint64_t(n);
+        }
+        return {};
+    });
+}
+
+}  // namespace berth::graph

@@ -1,0 +1,53 @@
+// Tar-split: what it takes to give back a layer's tar byte for byte (its diff ID) after it was
+// unpacked. Kept beside the layer's directory as "<dir>.tar-split": every byte of the tar that
+// is not a regular file's content (headers, pax records, padding, the end blocks) verbatim, and
+// for file content only a reference (path in the layer, size). `docker save` and `docker push`
+// stream the original tar from it, as Docker's layer store does with its tar-split data.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+#include "base/error.hpp"
+#include "kernel/fd.hpp"
+
+namespace berth::graph {
+
+class TarSplitWriter {
+public:
+    static Result<TarSplitWriter> create(const std::string& path);
+    TarSplitWriter(TarSplitWriter&&) = default;
+    TarSplitWriter& operator=(TarSplitWriter&&) = default;
+
+    // Bytes of the tar kept as they are.
+    Result<> raw(std::span<const std::byte> bytes);
+    // `n` bytes of content of the regular file `rel` (relative to the layer directory).
+    Result<> file(const std::string& rel, uint64_t n);
+    Result<> finish();
+    const std::string& path() const { return path_; }
+
+private:
+    TarSplitWriter() = default;
+    Result<> close_file();
+    Result<> flush_raw();
+    Result<> write_out(bool force);
+
+    std::string path_;
+    kernel::UniqueFd fd_;
+    std::string raw_;  // raw bytes not yet framed
+    std::string out_;  // framed records not yet written
+    std::string file_rel_;
+    uint64_t file_size_ = 0;
+    bool in_file_ = false;
+};
+
+// The tar as it was: raw bytes and file content read from `layer_dir`, in order, to `sink`.
+// Fails if a file no longer has the size recorded.
+Result<> reproduce_layer_tar(const std::string& layer_dir, const std::string& split_path,
+                             const std::function<Result<>(std::span<const std::byte>)>& sink);
+// The length of that tar, from the split alone.
+Result<uint64_t> layer_tar_size(const std::string& split_path);
+
+}  // namespace berth::graph
