@@ -135,6 +135,62 @@ Result<> TarSplitWriter::finish() {
     return {};
 }
 
+Result<std::unique_ptr<LayerTarCursor>> LayerTarCursor::open(const std::string& layer_dir,
+                                                              const std::string& split_path) {
+    std::unique_ptr<LayerTarCursor> c(new LayerTarCursor());
+    auto split = read_file(split_path);
+    if (!split) return fail(split.error());
+    c->split_ = std::move(*split);
+    c->root_.reset(::open(layer_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!c->root_) return fail(Error::last_sys("open " + layer_dir));
+    auto r = for_each_record(c->split_, [&](const Record& rec) -> Result<> {
+        c->size_ += rec.kind == 'R' ? rec.bytes.size() : rec.size;
+        return {};
+    });
+    if (!r) return fail(r.error());
+    return c;
+}
+
+Result<size_t> LayerTarCursor::read(std::span<std::byte> out) {
+    while (raw_.empty() && file_left_ == 0) {
+        if (pos_ >= split_.size()) return size_t(0);
+        std::string_view in = std::string_view(split_).substr(pos_);
+        char kind = in[0];
+        in.remove_prefix(1);
+        uint64_t a = 0, b = 0;
+        if (!get_u64(in, a)) return fail(Error::internal("corrupt tar-split"));
+        if (kind == 'R') {
+            if (in.size() < a) return fail(Error::internal("corrupt tar-split"));
+            raw_ = in.substr(0, a);
+            in.remove_prefix(a);
+        } else {
+            if (!get_u64(in, b) || in.size() < b) return fail(Error::internal("corrupt tar-split"));
+            file_rel_ = std::string(in.substr(0, b));
+            in.remove_prefix(b);
+            int fd = kernel::open_in_root(root_.get(), file_rel_.c_str(), O_RDONLY | O_NOFOLLOW);
+            if (fd < 0) return fail(Error::sys(-fd, "open " + file_rel_ + " in the layer"));
+            file_.reset(fd);
+            file_left_ = a;
+        }
+        pos_ = split_.size() - in.size();
+    }
+    if (!raw_.empty()) {
+        size_t n = std::min(out.size(), raw_.size());
+        std::memcpy(out.data(), raw_.data(), n);
+        raw_.remove_prefix(n);
+        return n;
+    }
+    for (;;) {
+        ssize_t n = ::read(file_.get(), out.data(), size_t(std::min<uint64_t>(out.size(), file_left_)));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            return fail(Error::internal(file_rel_ + " in the layer is shorter than its tar entry"));
+        file_left_ -= uint64_t(n);
+        if (file_left_ == 0) file_.reset();
+        return size_t(n);
+    }
+}
+
 Result<uint64_t> layer_tar_size(const std::string& split_path) {
     auto split = read_file(split_path);
     if (!split) return fail(split.error());
@@ -149,27 +205,15 @@ Result<uint64_t> layer_tar_size(const std::string& split_path) {
 
 Result<> reproduce_layer_tar(const std::string& layer_dir, const std::string& split_path,
                              const std::function<Result<>(std::span<const std::byte>)>& sink) {
-    auto split = read_file(split_path);
-    if (!split) return fail(split.error());
-    kernel::UniqueFd root(::open(layer_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root) return fail(Error::last_sys("open " + layer_dir));
+    auto cursor = LayerTarCursor::open(layer_dir, split_path);
+    if (!cursor) return fail(cursor.error());
     std::string buf(1 << 16, '\0');
-    return for_each_record(*split, [&](const Record& rec) -> Result<> {
-        if (rec.kind == 'R') return sink(std::as_bytes(std::span(rec.bytes.data(), rec.bytes.size())));
-        std::string rel(rec.bytes);
-        int fd = kernel::open_in_root(root.get(), rel.c_str(), O_RDONLY | O_NOFOLLOW);
-        if (fd < 0) return fail(Error::sys(-fd, "open " + rel + " in the layer"));
-        kernel::UniqueFd file(fd);
-        for (uint64_t left = rec.size; left > 0;) {
-            ssize_t n = ::read(fd, buf.data(), size_t(std::min<uint64_t>(left, buf.size())));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0)
-                return fail(Error::internal(rel + " in the layer is shorter than its tar entry"));
-            if (auto r = sink(std::as_bytes(std::span(buf.data(), size_t(n)))); !r) return r;
-            left -= uint64_t(n);
-        }
-        return {};
-    });
+    for (;;) {
+        auto n = (*cursor)->read(std::as_writable_bytes(std::span(buf.data(), buf.size())));
+        if (!n) return fail(n.error());
+        if (*n == 0) return {};
+        if (auto r = sink(std::as_bytes(std::span(buf.data(), *n))); !r) return r;
+    }
 }
 
 }  // namespace berth::graph

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -41,6 +42,26 @@ private:
     std::string file_rel_;
     uint64_t file_size_ = 0;
     bool in_file_ = false;
+};
+
+// Reads a layer's original tar piece by piece (for streaming with back-pressure).
+class LayerTarCursor {
+public:
+    static Result<std::unique_ptr<LayerTarCursor>> open(const std::string& layer_dir,
+                                                        const std::string& split_path);
+    // Up to out.size() bytes of the tar; 0 at its end.
+    Result<size_t> read(std::span<std::byte> out);
+    uint64_t size() const { return size_; }
+
+private:
+    LayerTarCursor() = default;
+    std::string split_;
+    size_t pos_ = 0;          // next record in split_
+    std::string_view raw_;    // what is left of the current raw record
+    kernel::UniqueFd root_, file_;
+    std::string file_rel_;
+    uint64_t file_left_ = 0;  // of the current file record
+    uint64_t size_ = 0;
 };
 
 // The tar as it was: raw bytes and file content read from `layer_dir`, in order, to `sink`.

@@ -69,6 +69,9 @@ public:
     // Ends the stream (last chunk) and completes the exchange; for a hijacked connection,
     // closes it.
     void end();
+    // Drops the connection mid-response (no terminating chunk), so the client sees the response
+    // cut short: for errors after a stream began where the format has no room for one (a tar).
+    void abort();
     // Bytes accepted by write() and not yet sent to the socket.
     size_t buffered() const;
 

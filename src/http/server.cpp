@@ -657,6 +657,12 @@ void Exchange::end() {
 
 size_t Exchange::buffered() const { return conn_->buffered(); }
 
+void Exchange::abort() {
+    if (mode_ == Mode::done || mode_ == Mode::idle) return;
+    observer_ = {};
+    conn_->close_now();
+}
+
 void Exchange::hijack(std::string_view content_type, RawSink* sink) {
     assert(mode_ == Mode::pending);
     if (mode_ != Mode::pending) return;

@@ -147,3 +147,38 @@ TEST_F(ImagesTest, import_with_an_unknown_change_is_refused) {
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.error.find("FROM is not a valid change command"), std::string::npos) << r.error;
 }
+
+TEST_F(ImagesTest, save_then_load_gives_back_the_same_images_and_ids) {
+    auto one = load({"one:latest"});
+    auto two = load({"two:latest"}, true);
+    std::string out = daemon.dir() + "/saved.tar";
+    auto s = d("save -o " + out + " one two:latest");
+    ASSERT_EQ(s.exit_code, 0) << s.error;
+    auto listing = run_command("tar -tf " + out + " | sort");
+    EXPECT_NE(listing.output.find("manifest.json"), std::string::npos) << listing.output;
+    EXPECT_NE(listing.output.find("index.json"), std::string::npos) << listing.output;
+    EXPECT_NE(listing.output.find("oci-layout"), std::string::npos) << listing.output;
+    ASSERT_EQ(d("rmi one two").exit_code, 0);
+    EXPECT_EQ(d("images -aq").output, "");
+    auto l = d("load -i " + out);
+    ASSERT_EQ(l.exit_code, 0) << l.error;
+    EXPECT_NE(l.output.find("Loaded image: one:latest"), std::string::npos) << l.output;
+    EXPECT_NE(l.output.find("Loaded image: two:latest"), std::string::npos) << l.output;
+    auto ids = d("images --no-trunc --format '{{.Repository}} {{.ID}}'");
+    EXPECT_NE(ids.output.find("one " + one.image_id), std::string::npos) << ids.output;
+    EXPECT_NE(ids.output.find("two " + two.image_id), std::string::npos) << ids.output;
+}
+
+TEST_F(ImagesTest, saved_layers_are_the_original_tars_by_digest) {
+    auto img = load({"busybox:latest"}, true);
+    std::string out = daemon.dir() + "/saved.tar";
+    ASSERT_EQ(d("save busybox -o " + out).exit_code, 0);
+    std::string x = daemon.dir() + "/x";
+    ASSERT_EQ(run_command("mkdir -p " + x + " && tar -C " + x + " -xf " + out).exit_code, 0);
+    // Every blob's name is the sha256 of its content: the diff IDs came back byte for byte.
+    auto check = run_command("cd " + x + "/blobs/sha256 && for f in *; do echo \"$f  $f\"; done "
+                             "| sha256sum -c --quiet 2>&1 | wc -l");
+    EXPECT_EQ(check.output, "0\n") << run_command("cd " + x + "/blobs/sha256 && sha256sum *").output;
+    // Two layers, the config and the OCI manifest.
+    EXPECT_EQ(run_command("ls " + x + "/blobs/sha256 | wc -l").output, "4\n");
+}

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "base/json.hpp"
+#include "base/log.hpp"
 #include "base/time.hpp"
 #include "graph/image_config.hpp"
 #include "graph/images.hpp"
@@ -17,6 +18,7 @@
 #include "jobs/filters.hpp"
 #include "jobs/image_import.hpp"
 #include "jobs/image_load.hpp"
+#include "jobs/image_save.hpp"
 #include "jobs/progress.hpp"
 
 namespace berth::http {
@@ -382,9 +384,65 @@ void load_images(ApiContext& ctx, Exchange& ex) {
     ex.read_body(req);
 }
 
+// GET /images/get?names=… and GET /images/{name}/get: the archive, produced as the client takes
+// it (about 1 MiB ahead of the socket).
+class SaveStream {
+public:
+    SaveStream(Exchange& ex, std::unique_ptr<jobs::ImageSave> job) : ex_(&ex), job_(std::move(job)) {
+        ex.observe({this, &SaveStream::on_aborted, nullptr, &SaveStream::on_drained});
+        ex.begin_stream(200, "application/x-tar");
+        pump();
+    }
+
+private:
+    static constexpr size_t ahead_bytes = 1 << 20;
+    void pump() {
+        while (ex_ && ex_->buffered() < ahead_bytes) {
+            std::string chunk;
+            auto more = job_->produce(chunk, 256 * 1024);
+            if (!more) {
+                // Too late for a status, and a tar has no room for a message: cut the stream
+                // short so the client sees a failed transfer, as dockerd does.
+                log::error("save: " + more.error().message);
+                Exchange* ex = ex_;
+                ex_ = nullptr;
+                ex->abort();
+                delete this;
+                return;
+            }
+            if (!chunk.empty()) ex_->write(chunk);
+            if (!*more) {
+                Exchange* ex = ex_;
+                ex_ = nullptr;
+                ex->end();
+                delete this;
+                return;
+            }
+        }
+    }
+    static void on_drained(void* self) { static_cast<SaveStream*>(self)->pump(); }
+    static void on_aborted(void* self) { delete static_cast<SaveStream*>(self); }
+
+    Exchange* ex_;
+    std::unique_ptr<jobs::ImageSave> job_;
+};
+
+void save_images(ApiContext& ctx, Exchange& ex, std::vector<std::string> names) {
+    if (names.empty()) return ex.respond_error(Error::invalid("no images to save"));
+    auto job = jobs::ImageSave::create(*ctx.images, *ctx.storage, names);
+    if (!job) return ex.respond_error(job.error());
+    new SaveStream(ex, std::move(*job));
+}
+
 }  // namespace
 
 void register_image_routes(Router& router, ApiContext& ctx) {
+    router.add("GET", "/images/get", [&ctx](Exchange& ex) {
+        save_images(ctx, ex, ex.request().query_values("names"));
+    });
+    router.add("GET", "/images/{name*}/get", [&ctx](Exchange& ex) {
+        save_images(ctx, ex, {ex.request().params[0]});
+    });
     router.add("POST", "/images/load", [&ctx](Exchange& ex) { load_images(ctx, ex); }, true);
     router.add("POST", "/images/create", [&ctx](Exchange& ex) { create_image(ctx, ex); }, true);
     router.add("GET", "/images/json", [&ctx](Exchange& ex) { list_images(ctx, ex); });
