@@ -156,3 +156,43 @@ TEST_F(PullTest, token_auth_registry_gets_a_bearer_token_with_the_credentials) {
     ASSERT_EQ(r.exit_code, 0) << r.error << reg->log();
     EXPECT_NE(r.output.find("Status: Downloaded newer image"), std::string::npos) << r.output;
 }
+
+TEST_F(PullTest, push_then_pull_back_gives_the_same_image) {
+    auto reg = registry({});
+    ASSERT_TRUE(reg);
+    auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"}, true);
+    ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+    std::string name = reg->host() + "/berth/pushed:v1";
+    ASSERT_EQ(d("tag busybox " + name).exit_code, 0);
+    auto p = d("push " + name);
+    ASSERT_EQ(p.exit_code, 0) << p.error << reg->log();
+    EXPECT_NE(p.output.find("The push refers to repository [" + reg->host() + "/berth/pushed]"),
+              std::string::npos)
+        << p.output;
+    EXPECT_NE(p.output.find(": Pushed"), std::string::npos) << p.output;
+    EXPECT_NE(p.output.find("v1: digest: sha256:"), std::string::npos) << p.output;
+    auto again = d("push " + name);
+    EXPECT_NE(again.output.find(": Layer already exists"), std::string::npos) << again.output;
+    ASSERT_EQ(d("rmi busybox " + name).exit_code, 0);
+    auto pulled = d("pull " + name);
+    ASSERT_EQ(pulled.exit_code, 0) << pulled.error;
+    EXPECT_EQ(d("images -q --no-trunc").output, img.image_id + "\n");
+}
+
+TEST_F(PullTest, push_of_a_missing_image_or_without_credentials_fails_as_docker_does) {
+    auto reg = registry({RegistryAuth::basic, false});
+    ASSERT_TRUE(reg);
+    auto missing = d("push " + reg->host() + "/berth/none:v1");
+    EXPECT_NE(missing.exit_code, 0);
+    EXPECT_NE(missing.error.find("An image does not exist locally with the tag: " + reg->host() +
+                                 "/berth/none"),
+              std::string::npos)
+        << missing.error;
+    auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
+    ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+    ASSERT_EQ(d("tag busybox " + reg->host() + "/berth/x:v1").exit_code, 0);
+    auto denied = d("push " + reg->host() + "/berth/x:v1");
+    EXPECT_NE(denied.exit_code, 0);
+    EXPECT_NE((denied.error + denied.output).find("unauthorized"), std::string::npos)
+        << denied.error << denied.output;
+}

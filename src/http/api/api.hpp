@@ -82,7 +82,8 @@ struct ApiContext {
 void register_system_routes(Router& router, ApiContext& ctx);
 void register_event_routes(Router& router, ApiContext& ctx);
 void register_image_routes(Router& router, ApiContext& ctx);
-// POST /images/create?fromImage=… (pull.cpp).
+// POST /images/create?fromImage=… and POST /images/{name}/push (pull.cpp).
 void pull_image(ApiContext& ctx, Exchange& ex);
+void push_image(ApiContext& ctx, Exchange& ex);
 
 }  // namespace berth::http

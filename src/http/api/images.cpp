@@ -451,6 +451,7 @@ void register_image_routes(Router& router, ApiContext& ctx) {
     router.add("GET", "/images/{name*}/history",
                [&ctx](Exchange& ex) { image_history(ctx, ex); });
     router.add("POST", "/images/{name*}/tag", [&ctx](Exchange& ex) { tag_image(ctx, ex); });
+    router.add("POST", "/images/{name*}/push", [&ctx](Exchange& ex) { push_image(ctx, ex); });
     router.add("DELETE", "/images/{name*}", [&ctx](Exchange& ex) { remove_image(ctx, ex); });
 }
 

@@ -1,11 +1,13 @@
-// POST /images/create?fromImage=…&tag=…&platform=…: the pull, answered as Docker's JSON progress
-// stream. The stream starts at once; an error after that is an errorDetail message (the status
-// stays 200), as dockerd does. A client that goes away cancels the pull.
+// Registry transfers as Docker's JSON progress streams: POST /images/create?fromImage=… (pull)
+// and POST /images/{name}/push. The stream starts with the job's first message; an error before
+// it is a plain HTTP error, after it an errorDetail message (the status stays 200), as dockerd
+// does. A client that goes away cancels the job.
 #include "graph/reference.hpp"
 #include "http/api/api.hpp"
 #include "http/exchange.hpp"
 #include "jobs/progress.hpp"
 #include "jobs/pull.hpp"
+#include "jobs/push.hpp"
 #include "loop/loop.hpp"
 
 namespace berth::http {
@@ -21,31 +23,37 @@ Error daemon_error(Error e) {
     return e;
 }
 
-class PullExchange {
+// Runs one job (Pull or Push) for an exchange and frees itself when it is over.
+template <class Job>
+class TransferExchange {
 public:
-    PullExchange(ApiContext& ctx, Exchange& ex) : ctx_(ctx), ex_(&ex) {
+    TransferExchange(ApiContext& ctx, Exchange& ex, std::string event, std::string name)
+        : ctx_(ctx), ex_(&ex), event_(std::move(event)), name_(std::move(name)) {
         reaper_.context = this;
-        reaper_.callback = [](loop::Completion& c) { delete static_cast<PullExchange*>(c.context); };
+        reaper_.callback = [](loop::Completion& c) {
+            delete static_cast<TransferExchange*>(c.context);
+        };
+        ex_->observe({this, &TransferExchange::on_aborted, &TransferExchange::on_shutdown, nullptr});
     }
 
-    void start(jobs::PullRequest req) {
-        name_ = req.reference.familiar();
-        ex_->observe({this, &PullExchange::on_aborted, &PullExchange::on_shutdown, nullptr});
-        pull_ = std::make_unique<jobs::Pull>(
-            *ctx_.registry, *ctx_.images, *ctx_.storage, std::move(req),
-            [this](const std::string& line) {
-                if (!ex_) return;
-                // The stream begins with the first message (see Pull::on_resolved).
-                if (!ex_->streaming()) ex_->begin_stream(200, "application/json");
-                ex_->write(line);
-            },
-            [this](Result<std::string> id) { on_done(std::move(id)); });
-        pull_->start();
+    typename Job::Progress progress() {
+        return [this](const std::string& line) {
+            if (!ex_) return;
+            if (!ex_->streaming()) ex_->begin_stream(200, "application/json");
+            ex_->write(line);
+        };
+    }
+    typename Job::Done done() {
+        return [this](Result<std::string> r) { on_done(std::move(r)); };
+    }
+    void run(std::unique_ptr<Job> job) {
+        job_ = std::move(job);
+        job_->start();
     }
 
 private:
     void on_done(Result<std::string> id) {
-        if (id) ctx_.publish_image_event("pull", *id, name_);
+        if (id) ctx_.publish_image_event(event_, event_ == "push" ? name_ : *id, name_);
         if (ex_) {
             Exchange* ex = ex_;
             ex_ = nullptr;
@@ -61,21 +69,27 @@ private:
         ctx_.loop->post(reaper_);
     }
     static void on_aborted(void* self) {
-        auto* p = static_cast<PullExchange*>(self);
+        auto* p = static_cast<TransferExchange*>(self);
         p->ex_ = nullptr;
-        p->pull_->cancel();
+        if (p->job_) p->job_->cancel();
     }
     static void on_shutdown(void* self) {
-        auto* p = static_cast<PullExchange*>(self);
-        p->pull_->cancel();
+        auto* p = static_cast<TransferExchange*>(self);
+        if (p->job_) p->job_->cancel();
     }
 
     ApiContext& ctx_;
     Exchange* ex_;
-    std::string name_;
-    std::unique_ptr<jobs::Pull> pull_;
+    std::string event_, name_;
+    std::unique_ptr<Job> job_;
     loop::Completion reaper_;
 };
+
+Result<registry::Credentials> credentials(const Request& req) {
+    auto auth = req.header("x-registry-auth");
+    if (auth.empty()) return registry::Credentials{};
+    return registry::decode_registry_auth(auth);
+}
 
 Result<graph::Reference> pull_reference(const Request& req) {
     auto named = graph::Reference::parse_named(req.query_value("fromImage").value_or(""));
@@ -100,14 +114,35 @@ void pull_image(ApiContext& ctx, Exchange& ex) {
         if (!parsed) return ex.respond_error(parsed.error());
         pr.platform = *parsed;
     }
-    if (auto auth = req.header("x-registry-auth"); !auth.empty()) {
-        auto creds = registry::decode_registry_auth(auth);
-        if (!creds) return ex.respond_error(creds.error());
-        pr.credentials = *creds;
-    }
+    auto creds = credentials(req);
+    if (!creds) return ex.respond_error(creds.error());
+    pr.credentials = *creds;
     pr.max_concurrent_downloads = ctx.max_concurrent_downloads;
-    auto* p = new PullExchange(ctx, ex);
-    p->start(std::move(pr));
+    auto* t = new TransferExchange<jobs::Pull>(ctx, ex, "pull", pr.reference.familiar());
+    t->run(std::make_unique<jobs::Pull>(*ctx.registry, *ctx.images, *ctx.storage, std::move(pr),
+                                        t->progress(), t->done()));
+}
+
+// POST /images/{name}/push?tag=…
+void push_image(ApiContext& ctx, Exchange& ex) {
+    const Request& req = ex.request();
+    auto named = graph::Reference::parse_named(req.params[0]);
+    if (!named) return ex.respond_error(named.error());
+    std::string tag = req.query_value("tag").value_or("");
+    auto ref = tag.empty() ? Result<graph::Reference>(named->with_default_tag())
+                           : named->name_only().with_tag(tag);
+    if (!ref) return ex.respond_error(ref.error());
+    auto creds = credentials(req);
+    if (!creds) return ex.respond_error(creds.error());
+    auto* t = new TransferExchange<jobs::Push>(ctx, ex, "push", ref->familiar());
+    auto job = jobs::Push::create(*ctx.registry, *ctx.images, *ctx.storage, *ref, *creds,
+                                  t->progress(), t->done());
+    if (!job) {
+        ex.respond_error(job.error());  // the exchange is over: the observer is cleared
+        delete t;
+        return;
+    }
+    t->run(std::move(*job));
 }
 
 }  // namespace berth::http
