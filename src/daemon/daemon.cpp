@@ -148,6 +148,7 @@ Result<> Daemon::start() {
     api.events = &events;
     api.system = system_info(cfg, *host, *id);
     api.system.storage_driver = std::string(storage->name());
+    api.system.insecure_registries = cfg.insecure_registries;
     api.system.storage_status = storage->status();
     api.count_open_fds = &kernel::count_open_fds;
     http::register_system_routes(router, api);

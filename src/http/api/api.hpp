@@ -59,6 +59,7 @@ struct SystemInfo {
     std::string logging_driver;
     std::string default_runtime;
     std::vector<std::string> security_options;
+    std::vector<std::string> insecure_registries;  // --insecure-registry: CIDRs and host:port
     std::vector<std::string> warnings;
 };
 

@@ -60,16 +60,26 @@ void string_array(JsonWriter& w, std::string_view key, const std::vector<std::st
     w.end_array();
 }
 
-void write_registry_config(JsonWriter& w) {
-    // dockerd's defaults: loopback registries are insecure, Docker Hub is the official index.
+void write_registry_config(JsonWriter& w, const SystemInfo& s) {
+    // dockerd's shape: loopback and --insecure-registry CIDRs are insecure ranges, named
+    // insecure registries are index entries with Secure false, Docker Hub the official index.
     w.key("RegistryConfig").begin_object();
     w.key("AllowNondistributableArtifactsCIDRs").begin_array().end_array();
     w.key("AllowNondistributableArtifactsHostnames").begin_array().end_array();
-    w.key("InsecureRegistryCIDRs").begin_array().value("::1/128").value("127.0.0.0/8").end_array();
+    w.key("InsecureRegistryCIDRs").begin_array().value("::1/128").value("127.0.0.0/8");
+    for (const auto& r : s.insecure_registries)
+        if (r.find('/') != std::string::npos) w.value(r);
+    w.end_array();
     w.key("IndexConfigs").begin_object().key("docker.io").begin_object();
     w.field("Name", "docker.io").key("Mirrors").begin_array().end_array();
     w.field("Secure", true).field("Official", true);
-    w.end_object().end_object();
+    w.end_object();
+    for (const auto& r : s.insecure_registries) {
+        if (r.find('/') != std::string::npos) continue;
+        w.key(r).begin_object().field("Name", r).key("Mirrors").begin_array().end_array();
+        w.field("Secure", false).field("Official", false).end_object();
+    }
+    w.end_object();
     w.key("Mirrors").begin_array().end_array();
     w.end_object();
 }
@@ -130,7 +140,7 @@ void info(ApiContext& ctx, Exchange& ex) {
         .field("OSType", "linux")
         .field("Architecture", s.arch == "amd64" ? "x86_64" : s.arch)
         .field("IndexServerAddress", "https://index.docker.io/v1/");
-    write_registry_config(w);
+    write_registry_config(w, s);
     w.field("NCPU", s.ncpu).field("MemTotal", s.mem_total).field_null("GenericResources");
     w.field("DockerRootDir", s.data_root)
         .field("HttpProxy", "")
