@@ -225,3 +225,40 @@ TEST_F(PullBadInput, registry_closing_mid_layer_fails_and_leaves_nothing) {
     auto ok = d("pull " + reg.server.authority() + "/berth/cut");
     EXPECT_EQ(ok.exit_code, 0) << ok.error << ok.output;
 }
+
+// A small layer that unpacks to far more than the data root can hold (a zip bomb against a full
+// disk): the pull fails with the disk's error, and what it wrote is removed, so the disk is
+// usable again and the next pull works.
+TEST_F(PullBadInput, layer_bigger_than_the_disk_fails_cleanly_and_frees_the_space) {
+    std::string mnt = daemon.dir() + "/small";
+    ASSERT_EQ(run_command("mkdir -p " + mnt + " && mount -t tmpfs -o size=48m tmpfs " + mnt)
+                  .exit_code,
+              0);
+    struct Unmount {
+        std::string at;
+        ~Unmount() { run_command("umount -l " + at); }
+    } unmount{mnt};  // declared before the daemon: it goes after it
+    BerthDaemon small;
+    small.set_data_root(mnt + "/data");
+    ASSERT_TRUE(small.start());
+    auto ds = [&](const std::string& args) {
+        return run_command("docker --config " + config_dir + " " + args + " </dev/null",
+                           {"DOCKER_HOST=" + small.docker_host()});
+    };
+    std::string tar = tar_of({{"zeros.bin", std::string(96 << 20, '\0')}});
+    std::string gz = gzip(tar, daemon.dir());  // about 100 KB
+    reg.add_image("berth/bomb", "latest", gz, gz, graph::sha256_digest(tar));
+    reg.add_image("berth/fine", "latest", gzip(good_layer(), daemon.dir()),
+                  gzip(good_layer(), daemon.dir()), graph::sha256_digest(good_layer()));
+    auto r = ds("pull " + reg.server.authority() + "/berth/bomb");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE((r.output + r.error).find("No space left on device"), std::string::npos)
+        << r.output << r.error;
+    EXPECT_EQ(ds("images -aq").output, "");
+    // Everything the failed pull wrote is gone: the tmpfs is nearly empty again.
+    auto used = run_command("df --output=used -k " + mnt + " | tail -1");
+    EXPECT_LT(std::stol(used.output), 8 * 1024) << used.output;
+    auto ok = ds("pull " + reg.server.authority() + "/berth/fine");
+    EXPECT_EQ(ok.exit_code, 0) << ok.error << ok.output;
+    small.stop();
+}
