@@ -5,10 +5,12 @@
 
 #include <cstdio>
 #include <memory>
+#include <set>
 
 #include "base/log.hpp"
 #include "berth_build.h"
 #include "drivers/storage/storage_driver.hpp"
+#include "graph/containers.hpp"
 #include "graph/images.hpp"
 #include "graph/spool.hpp"
 #include "graph/store.hpp"
@@ -92,6 +94,7 @@ struct Daemon {
     std::unique_ptr<graph::Store> store;
     std::unique_ptr<drivers::StorageDriver> storage;
     std::unique_ptr<graph::ImageStore> images;
+    std::unique_ptr<graph::ContainerStore> containers;
     std::unique_ptr<registry::RegistryClient> registry;
     jobs::EventBus events;
     http::Router router;
@@ -144,6 +147,8 @@ Result<> Daemon::start() {
     api.max_concurrent_downloads = size_t(std::max(1L, cfg.max_concurrent_downloads));
     api.store = store.get();
     api.images = images.get();
+    containers = std::make_unique<graph::ContainerStore>(*store);
+    api.containers = containers.get();
     api.storage = storage.get();
     api.events = &events;
     api.system = system_info(cfg, *host, *id);
@@ -154,6 +159,7 @@ Result<> Daemon::start() {
     http::register_system_routes(router, api);
     http::register_event_routes(router, api);
     http::register_image_routes(router, api);
+    http::register_container_routes(router, api);
 
     http::ServerLimits limits;
     limits.connections_max = size_t(cfg.api_max_connections);
@@ -215,7 +221,11 @@ Result<> Daemon::open_images() {
         log::info("removed " + std::to_string(swept->pending_layers) +
                   " half-written layers and " + std::to_string(swept->orphan_layers) +
                   " unused ones left by an earlier run");
-    auto stale = storage->cleanup_stale({});
+    // Storage of containers the store knows stays; anything else is a crash's leftover.
+    std::set<std::string> keep;
+    if (auto known = graph::ContainerStore(*store).list())
+        for (const auto& c : *known) keep.insert(c.id);
+    auto stale = storage->cleanup_stale(keep);
     if (!stale) log::warn("storage clean-up: " + stale.error().message);
     log::info(std::string("storage driver: ") + std::string(storage->name()));
     return {};

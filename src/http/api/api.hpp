@@ -14,6 +14,7 @@
 namespace berth::graph {
 class Store;
 class ImageStore;
+class ContainerStore;
 }
 namespace berth::drivers {
 class StorageDriver;
@@ -67,6 +68,7 @@ struct ApiContext {
     loop::Loop* loop = nullptr;
     graph::Store* store = nullptr;
     graph::ImageStore* images = nullptr;
+    graph::ContainerStore* containers = nullptr;
     drivers::StorageDriver* storage = nullptr;
     registry::RegistryClient* registry = nullptr;
     size_t max_concurrent_downloads = 3;
@@ -83,6 +85,7 @@ struct ApiContext {
 void register_system_routes(Router& router, ApiContext& ctx);
 void register_event_routes(Router& router, ApiContext& ctx);
 void register_image_routes(Router& router, ApiContext& ctx);
+void register_container_routes(Router& router, ApiContext& ctx);
 // POST /images/create?fromImage=… and POST /images/{name}/push (pull.cpp).
 void pull_image(ApiContext& ctx, Exchange& ex);
 void push_image(ApiContext& ctx, Exchange& ex);

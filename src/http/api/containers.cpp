@@ -1,0 +1,395 @@
+// Container records through the API: POST /containers/create (Config merged with the image's as
+// dockerd merges it, names and their conflicts), GET /containers/json, GET /containers/{id}/json
+// and DELETE /containers/{id}. Starting, attaching and waiting come with the lifecycle jobs.
+#include <simdjson.h>
+#include <sys/random.h>
+
+#include <map>
+
+#include "base/json.hpp"
+#include "base/time.hpp"
+#include "drivers/storage/storage_driver.hpp"
+#include "graph/containers.hpp"
+#include "graph/images.hpp"
+#include "http/api/api.hpp"
+#include "http/exchange.hpp"
+#include "jobs/events.hpp"
+
+namespace berth::http {
+
+namespace {
+
+using simdjson::dom::element;
+
+std::string random_hex(size_t bytes) {
+    std::string raw(bytes, '\0');
+    if (getrandom(raw.data(), raw.size(), 0) != ssize_t(raw.size()))
+        for (auto& c : raw) c = char(std::rand());
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+    return out;
+}
+
+// Names as `docker create` makes them when none is given: adjective_noun.
+std::string generated_name() {
+    static constexpr const char* left[] = {"brave", "calm", "clever", "eager", "fervent",
+                                           "gallant", "happy", "jolly", "keen", "lucid",
+                                           "nimble", "quiet", "sharp", "steady", "vivid", "witty"};
+    static constexpr const char* right[] = {"babbage", "curie", "dijkstra", "euler", "fermat",
+                                            "gauss", "hopper", "kepler", "lovelace", "noether",
+                                            "pascal", "ritchie", "shannon", "turing", "wirth"};
+    std::string r = random_hex(2);
+    unsigned v = unsigned(std::stoul(r, nullptr, 16));
+    return std::string(left[v % std::size(left)]) + "_" + right[(v / 16) % std::size(right)];
+}
+
+bool valid_name(std::string_view n) {
+    if (n.size() < 2) return false;
+    auto ok = [](char c) { return std::isalnum(static_cast<unsigned char>(c)); };
+    if (!ok(n[0])) return false;
+    for (char c : n.substr(1))
+        if (!ok(c) && c != '_' && c != '.' && c != '-') return false;
+    return true;
+}
+
+std::vector<std::string> strings(element obj, const char* key) {
+    std::vector<std::string> out;
+    simdjson::dom::array arr;
+    if (obj[key].get(arr)) {
+        std::string_view one;  // a bare string (Entrypoint/Cmd may be given so)
+        if (!obj[key].get(one)) out.emplace_back(one);
+        return out;
+    }
+    for (element e : arr) {
+        std::string_view s;
+        if (!e.get(s)) out.emplace_back(s);
+    }
+    return out;
+}
+
+bool present(element obj, const char* key) {
+    element e;
+    return !obj[key].get(e) && !e.is_null();
+}
+
+std::map<std::string, std::string> string_map(element obj, const char* key) {
+    std::map<std::string, std::string> out;
+    simdjson::dom::object m;
+    if (obj[key].get(m)) return out;
+    for (auto [k, v] : m) {
+        std::string_view s;
+        if (!v.get(s)) out.emplace(std::string(k), std::string(s));
+    }
+    return out;
+}
+
+std::vector<std::string> keys(element obj, const char* key) {
+    std::vector<std::string> out;
+    simdjson::dom::object m;
+    if (obj[key].get(m)) return out;
+    for (auto [k, v] : m) out.emplace_back(k);
+    return out;
+}
+
+std::string str(element obj, const char* key) {
+    std::string_view s;
+    return obj[key].get(s) ? std::string() : std::string(s);
+}
+
+bool boolean(element obj, const char* key) {
+    bool b = false;
+    return !obj[key].get(b) && b;
+}
+
+// The merged Config, written the way inspect shows it.
+struct MergedConfig {
+    std::string hostname, domainname, user, working_dir, image, stop_signal;
+    bool tty = false, open_stdin = false, stdin_once = false;
+    bool attach_stdin = false, attach_stdout = false, attach_stderr = false;
+    std::vector<std::string> env, cmd, entrypoint, exposed, volumes;
+    std::map<std::string, std::string> labels;
+    bool has_entrypoint = false;
+
+    std::string json() const {
+        JsonWriter w;
+        auto arr = [&](const char* k, const std::vector<std::string>& v, bool null_if_empty) {
+            w.key(k);
+            if (v.empty() && null_if_empty) return void(w.null());
+            w.begin_array();
+            for (const auto& s : v) w.value(s);
+            w.end_array();
+        };
+        auto set = [&](const char* k, const std::vector<std::string>& v) {
+            if (v.empty()) return;
+            w.key(k).begin_object();
+            for (const auto& s : v) w.key(s).begin_object().end_object();
+            w.end_object();
+        };
+        w.begin_object().field("Hostname", hostname).field("Domainname", domainname);
+        w.field("User", user).field("AttachStdin", attach_stdin).field("AttachStdout", attach_stdout);
+        w.field("AttachStderr", attach_stderr);
+        set("ExposedPorts", exposed);
+        w.field("Tty", tty).field("OpenStdin", open_stdin).field("StdinOnce", stdin_once);
+        arr("Env", env, true);
+        arr("Cmd", cmd, true);
+        w.field("Image", image);
+        w.key("Volumes");
+        if (volumes.empty()) w.null();
+        else {
+            w.begin_object();
+            for (const auto& s : volumes) w.key(s).begin_object().end_object();
+            w.end_object();
+        }
+        w.field("WorkingDir", working_dir);
+        arr("Entrypoint", entrypoint, true);
+        w.key("OnBuild").null();
+        w.key("Labels").begin_object();
+        for (const auto& [k, v] : labels) w.field(k, v);
+        w.end_object();
+        if (!stop_signal.empty()) w.field("StopSignal", stop_signal);
+        w.end_object();
+        return w.take();
+    }
+};
+
+// dockerd's merge (daemon/create.go): user values win; the image fills what is unset; Env
+// merged by key; a user Entrypoint drops the image's Cmd.
+MergedConfig merge(element user, element image, const std::string& image_name) {
+    MergedConfig m;
+    m.image = image_name;
+    m.hostname = str(user, "Hostname");
+    m.domainname = str(user, "Domainname");
+    m.user = present(user, "User") && !str(user, "User").empty() ? str(user, "User") : str(image, "User");
+    m.working_dir = !str(user, "WorkingDir").empty() ? str(user, "WorkingDir") : str(image, "WorkingDir");
+    m.stop_signal = !str(user, "StopSignal").empty() ? str(user, "StopSignal") : str(image, "StopSignal");
+    m.tty = boolean(user, "Tty");
+    m.open_stdin = boolean(user, "OpenStdin");
+    m.stdin_once = boolean(user, "StdinOnce");
+    m.attach_stdin = boolean(user, "AttachStdin");
+    m.attach_stdout = boolean(user, "AttachStdout");
+    m.attach_stderr = boolean(user, "AttachStderr");
+    m.env = strings(user, "Env");
+    for (const std::string& e : strings(image, "Env")) {
+        std::string key = e.substr(0, e.find('='));
+        bool overridden = std::any_of(m.env.begin(), m.env.end(), [&](const std::string& u) {
+            return u.substr(0, u.find('=')) == key;
+        });
+        if (!overridden) m.env.push_back(e);
+    }
+    m.entrypoint = strings(user, "Entrypoint");
+    m.cmd = strings(user, "Cmd");
+    if (m.entrypoint.empty()) {
+        if (m.cmd.empty()) m.cmd = strings(image, "Cmd");
+        if (!present(user, "Entrypoint")) m.entrypoint = strings(image, "Entrypoint");
+    }
+    m.labels = string_map(image, "Labels");
+    for (auto& [k, v] : string_map(user, "Labels")) m.labels[k] = v;
+    m.exposed = keys(image, "ExposedPorts");
+    for (auto& p : keys(user, "ExposedPorts"))
+        if (std::find(m.exposed.begin(), m.exposed.end(), p) == m.exposed.end()) m.exposed.push_back(p);
+    m.volumes = keys(image, "Volumes");
+    for (auto& v : keys(user, "Volumes"))
+        if (std::find(m.volumes.begin(), m.volumes.end(), v) == m.volumes.end()) m.volumes.push_back(v);
+    return m;
+}
+
+void publish(ApiContext& ctx, const std::string& action, const graph::ContainerRecord& c,
+             const std::string& image) {
+    jobs::Event e;
+    e.type = "container";
+    e.action = action;
+    e.actor_id = c.id;
+    e.attributes = {{"image", image}, {"name", c.name}};
+    ctx.events->publish(std::move(e));
+}
+
+void create_container(ApiContext& ctx, Exchange& ex) {
+    const Request& req = ex.request();
+    std::string name = req.query_value("name").value_or("");
+    if (name.starts_with('/')) name.erase(0, 1);
+    if (!name.empty() && !valid_name(name))
+        return ex.respond_error(Error::invalid("Invalid container name (" + name +
+                                               "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"));
+    simdjson::dom::parser parser;
+    simdjson::padded_string body(req.body.empty() ? std::string("{}") : req.body);
+    element user;
+    if (auto err = parser.parse(body).get(user))
+        return ex.respond_error(Error::invalid(std::string("invalid JSON: ") + simdjson::error_message(err)));
+    std::string image_name = str(user, "Image");
+    if (image_name.empty()) return ex.respond_error(Error::invalid("No image specified"));
+    auto image = ctx.images->inspect(image_name);
+    if (!image) return ex.respond_error(image.error());  // 404: the CLI pulls and retries
+    simdjson::dom::parser image_parser;
+    simdjson::padded_string image_json(image->config_json);
+    element image_doc, image_config;
+    if (image_parser.parse(image_json).get(image_doc) || image_doc["config"].get(image_config))
+        image_config = image_parser.parse(simdjson::padded_string(std::string("{}"))).value();
+    MergedConfig m = merge(user, image_config, image_name);
+    if (m.cmd.empty() && m.entrypoint.empty())
+        return ex.respond_error(Error::invalid("No command specified"));
+
+    graph::ContainerRecord c;
+    c.id = random_hex(32);
+    if (m.hostname.empty()) m.hostname = c.id.substr(0, 12);
+    c.name = name.empty() ? generated_name() : name;
+    for (int i = 0; name.empty() && i < 8; ++i) {  // a generated name that is taken: try again
+        auto free = ctx.containers->name_free(c.name);
+        if (!free || *free) break;
+        c.name = generated_name() + std::to_string(i);
+    }
+    c.image_id = image->id;
+    c.config_json = m.json();
+    element host_config;
+    c.host_config_json = user["HostConfig"].get(host_config) ? "{}" : simdjson::minify(host_config);
+    c.created_ns = wall_clock_ns();
+    if (auto r = ctx.containers->insert(c); !r) return ex.respond_error(r.error());
+    std::vector<std::string> lowers(image->chain.rbegin(), image->chain.rend());
+    if (auto r = ctx.storage->create_container_layer(c.id, lowers); !r) {
+        (void)ctx.containers->remove(c.id);
+        return ex.respond_error(r.error());
+    }
+    publish(ctx, "create", c, image_name);
+    JsonWriter w;
+    w.begin_object().field("Id", c.id).key("Warnings").begin_array().end_array().end_object();
+    ex.respond_json(201, w.str());
+}
+
+// units.HumanDuration, as `docker ps` shows ages.
+std::string human_duration(int64_t ns) {
+    int64_t s = ns / 1'000'000'000;
+    if (s < 1) return "Less than a second";
+    if (s == 1) return "1 second";
+    if (s < 60) return std::to_string(s) + " seconds";
+    int64_t m = s / 60;
+    if (m == 1) return "About a minute";
+    if (m < 60) return std::to_string(m) + " minutes";
+    int64_t h = m / 60;
+    if (h == 1) return "About an hour";
+    if (h < 48) return std::to_string(h) + " hours";
+    if (h < 24 * 7 * 2) return std::to_string(h / 24) + " days";
+    if (h < 24 * 30 * 2) return std::to_string(h / 24 / 7) + " weeks";
+    if (h < 24 * 365 * 2) return std::to_string(h / 24 / 30) + " months";
+    return std::to_string(h / 24 / 365) + " years";
+}
+
+std::string status_text(const graph::ContainerRecord& c) {
+    int64_t now = wall_clock_ns();
+    if (c.state == "running") return "Up " + human_duration(now - c.started_ns);
+    if (c.state == "exited")
+        return "Exited (" + std::to_string(c.exit_code) + ") " +
+               human_duration(now - c.finished_ns) + " ago";
+    return std::string(1, char(std::toupper(c.state[0]))) + c.state.substr(1);
+}
+
+void list_containers(ApiContext& ctx, Exchange& ex) {
+    auto all = ctx.containers->list();
+    if (!all) return ex.respond_error(all.error());
+    bool show_all = ex.request().query_bool("all");
+    simdjson::dom::parser parser;
+    JsonWriter w;
+    w.begin_array();
+    for (const auto& c : *all) {
+        if (!show_all && c.state != "running" && c.state != "paused" && c.state != "restarting")
+            continue;
+        simdjson::padded_string cfg(c.config_json);
+        element doc;
+        std::string command, image;
+        std::map<std::string, std::string> labels;
+        if (!parser.parse(cfg).get(doc)) {
+            auto argv = strings(doc, "Entrypoint");
+            for (auto& a : strings(doc, "Cmd")) argv.push_back(a);
+            for (size_t i = 0; i < argv.size(); ++i) command += (i ? " " : "") + argv[i];
+            image = str(doc, "Image");
+            labels = string_map(doc, "Labels");
+        }
+        w.begin_object().field("Id", c.id);
+        w.key("Names").begin_array().value("/" + c.name).end_array();
+        w.field("Image", image).field("ImageID", c.image_id).field("Command", command);
+        w.field("Created", c.created_ns / 1'000'000'000);
+        w.key("Ports").begin_array().end_array();
+        w.key("Labels").begin_object();
+        for (const auto& [k, v] : labels) w.field(k, v);
+        w.end_object();
+        w.field("State", c.state).field("Status", status_text(c));
+        w.key("HostConfig").begin_object().field("NetworkMode", "none").end_object();
+        w.key("NetworkSettings").begin_object().key("Networks").begin_object().end_object().end_object();
+        w.key("Mounts").begin_array().end_array();
+        w.end_object();
+    }
+    w.end_array();
+    ex.respond_json(200, w.str());
+}
+
+std::string time_or_zero(int64_t ns) {
+    return ns ? rfc3339_nano(ns) : std::string("0001-01-01T00:00:00Z");
+}
+
+void inspect_container(ApiContext& ctx, Exchange& ex) {
+    auto c = ctx.containers->get(ex.request().params[0]);
+    if (!c) return ex.respond_error(c.error());
+    simdjson::dom::parser parser;
+    simdjson::padded_string cfg(c->config_json);
+    element doc;
+    std::vector<std::string> argv;
+    if (!parser.parse(cfg).get(doc)) {
+        argv = strings(doc, "Entrypoint");
+        for (auto& a : strings(doc, "Cmd")) argv.push_back(a);
+    }
+    std::string dir = ctx.storage->container_dir(c->id);
+    JsonWriter w;
+    w.begin_object().field("Id", c->id).field("Created", rfc3339_nano(c->created_ns));
+    w.field("Path", argv.empty() ? std::string() : argv[0]);
+    w.key("Args").begin_array();
+    for (size_t i = 1; i < argv.size(); ++i) w.value(argv[i]);
+    w.end_array();
+    w.key("State").begin_object().field("Status", c->state);
+    w.field("Running", c->state == "running").field("Paused", c->state == "paused");
+    w.field("Restarting", false).field("OOMKilled", false).field("Dead", c->state == "dead");
+    w.field("Pid", c->pid).field("ExitCode", c->exit_code).field("Error", "");
+    w.field("StartedAt", time_or_zero(c->started_ns)).field("FinishedAt", time_or_zero(c->finished_ns));
+    w.end_object();
+    w.field("Image", c->image_id);
+    w.field("ResolvConfPath", dir + "/resolv.conf").field("HostnamePath", dir + "/hostname");
+    w.field("HostsPath", dir + "/hosts").field("LogPath", dir + "/" + c->id + "-json.log");
+    w.field("Name", "/" + c->name).field("RestartCount", 0);
+    w.field("Driver", ctx.system.storage_driver).field("Platform", "linux");
+    w.field("MountLabel", "").field("ProcessLabel", "").field("AppArmorProfile", "");
+    w.key("ExecIDs").null();
+    w.key("HostConfig").raw(c->host_config_json);
+    w.key("GraphDriver").begin_object().field("Name", ctx.system.storage_driver);
+    w.key("Data").begin_object().field("MergedDir", dir + "/rootfs").end_object().end_object();
+    w.key("Mounts").begin_array().end_array();
+    w.key("Config").raw(c->config_json);
+    w.key("NetworkSettings").begin_object().key("Networks").begin_object().end_object().end_object();
+    w.end_object();
+    ex.respond_json(200, w.str());
+}
+
+void remove_container(ApiContext& ctx, Exchange& ex) {
+    auto c = ctx.containers->get(ex.request().params[0]);
+    if (!c) return ex.respond_error(c.error());
+    if (c->state == "running" && !ex.request().query_bool("force"))
+        return ex.respond_error(Error::conflict(
+            "cannot remove container \"/" + c->name +
+            "\": container is running: stop the container before removing or force remove"));
+    if (auto r = ctx.storage->remove_container_layer(c->id); !r) return ex.respond_error(r.error());
+    if (auto r = ctx.containers->remove(c->id); !r) return ex.respond_error(r.error());
+    (void)ctx.images->collect_removed_images();
+    publish(ctx, "destroy", *c, "");
+    ex.respond_empty(204);
+}
+
+}  // namespace
+
+void register_container_routes(Router& router, ApiContext& ctx) {
+    router.add("POST", "/containers/create", [&ctx](Exchange& ex) { create_container(ctx, ex); });
+    router.add("GET", "/containers/json", [&ctx](Exchange& ex) { list_containers(ctx, ex); });
+    router.add("GET", "/containers/{id}/json", [&ctx](Exchange& ex) { inspect_container(ctx, ex); });
+    router.add("DELETE", "/containers/{id}", [&ctx](Exchange& ex) { remove_container(ctx, ex); });
+}
+
+}  // namespace berth::http

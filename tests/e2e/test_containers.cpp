@@ -1,0 +1,100 @@
+// Container records through the docker CLI: create (the image's config merged as dockerd does,
+// names and their conflicts, the pull-on-404 path), ps, inspect, rm, and the image kept while a
+// container uses it.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "daemon_fixture.hpp"
+#include "image_fixture.hpp"
+
+using namespace berth::testing;
+using namespace berth::e2e;
+
+namespace {
+
+class ContainersTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "needs root: layers keep owners";
+        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
+        ASSERT_TRUE(daemon.start());
+        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
+        image_id = img.image_id;
+        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+    }
+    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
+    BerthDaemon daemon;
+    std::string image_id;
+};
+
+}  // namespace
+
+TEST_F(ContainersTest, create_merges_the_image_config_and_ps_lists_it) {
+    auto c = d("create --name web -e A=b -l tier=front busybox echo hi");
+    ASSERT_EQ(c.exit_code, 0) << c.error;
+    ASSERT_EQ(c.output.size(), 65u) << c.output;
+    std::string id = c.output.substr(0, 64);
+    auto i = d("inspect web --format '{{.Id}} {{.Name}} {{.Config.Hostname}} {{json .Config.Cmd}} "
+               "{{json .Config.Env}} {{.State.Status}} {{.Image}} {{index .Config.Labels \"tier\"}} "
+               "{{index .Config.Labels \"org.berth.test\"}}'");
+    ASSERT_EQ(i.exit_code, 0) << i.error;
+    EXPECT_EQ(i.output, id + " /web " + id.substr(0, 12) +
+                            " [\"echo\",\"hi\"] [\"A=b\",\"PATH=/usr/local/sbin:/usr/local/bin:"
+                            "/usr/sbin:/usr/bin:/sbin:/bin\"] created " + image_id + " front yes\n");
+    auto ps = d("ps -a --format '{{.Names}}|{{.Image}}|{{.Command}}|{{.Status}}'");
+    EXPECT_EQ(ps.output, "web|busybox|\"echo hi\"|Created\n");
+    EXPECT_EQ(d("ps -q").output, "");  // not running
+}
+
+TEST_F(ContainersTest, image_cmd_is_used_when_none_is_given_and_names_are_generated) {
+    auto c = d("create busybox");
+    ASSERT_EQ(c.exit_code, 0) << c.error;
+    auto i = d("inspect " + c.output.substr(0, 12) + " --format '{{json .Config.Cmd}} {{.Name}}'");
+    ASSERT_EQ(i.exit_code, 0) << i.error;
+    EXPECT_TRUE(i.output.starts_with("[\"sh\"] /")) << i.output;
+    EXPECT_NE(i.output.find('_'), std::string::npos) << i.output;
+}
+
+TEST_F(ContainersTest, names_are_checked_and_unique_as_docker_does) {
+    ASSERT_EQ(d("create --name web busybox").exit_code, 0);
+    auto again = d("create --name web busybox");
+    EXPECT_NE(again.exit_code, 0);
+    EXPECT_NE(again.error.find("Conflict. The container name \"/web\" is already in use"),
+              std::string::npos)
+        << again.error;
+    auto bad = d("create --name 'bad name' busybox");
+    EXPECT_NE(bad.exit_code, 0);
+    EXPECT_NE(bad.error.find("Invalid container name (bad name)"), std::string::npos) << bad.error;
+    EXPECT_EQ(d("ps -aq").output.size(), 13u);  // one container
+}
+
+TEST_F(ContainersTest, missing_image_is_a_404_the_cli_answers_with_a_pull) {
+    auto r = d("create 127.0.0.1:1/berth/nosuch");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.error.find("Unable to find image '127.0.0.1:1/berth/nosuch:latest' locally"),
+              std::string::npos)
+        << r.error;
+    EXPECT_EQ(d("ps -aq").output, "");
+}
+
+TEST_F(ContainersTest, rm_removes_the_record_and_its_storage_and_frees_the_image) {
+    ASSERT_EQ(d("create --name web busybox").exit_code, 0);
+    auto busy = d("rmi busybox");
+    EXPECT_NE(busy.exit_code, 0);
+    EXPECT_NE(busy.error.find("container"), std::string::npos) << busy.error;
+    ASSERT_EQ(d("rm web").output, "web\n");
+    EXPECT_EQ(d("ps -aq").output, "");
+    EXPECT_EQ(run_command("ls " + daemon.data_root() + "/containers | wc -l").output, "0\n");
+    EXPECT_EQ(d("rmi busybox").exit_code, 0);
+    auto gone = d("rm web");
+    EXPECT_NE(gone.exit_code, 0);
+    EXPECT_NE(gone.error.find("No such container: web"), std::string::npos) << gone.error;
+}
+
+TEST_F(ContainersTest, containers_survive_a_daemon_restart) {
+    ASSERT_EQ(d("create --name keep busybox").exit_code, 0);
+    ASSERT_EQ(daemon.stop(), 0);
+    ASSERT_TRUE(daemon.start());
+    EXPECT_EQ(d("ps -a --format '{{.Names}}'").output, "keep\n");
+    EXPECT_EQ(d("rm keep").exit_code, 0);
+}
