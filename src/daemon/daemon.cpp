@@ -8,9 +8,13 @@
 #include <set>
 
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "berth_build.h"
 #include "drivers/storage/storage_driver.hpp"
+#include "drivers/exec/exec_driver.hpp"
 #include "graph/containers.hpp"
+#include "jobs/container_engine.hpp"
+#include "kernel/cgroup.hpp"
 #include "graph/images.hpp"
 #include "graph/spool.hpp"
 #include "graph/store.hpp"
@@ -95,6 +99,9 @@ struct Daemon {
     std::unique_ptr<drivers::StorageDriver> storage;
     std::unique_ptr<graph::ImageStore> images;
     std::unique_ptr<graph::ContainerStore> containers;
+    std::unique_ptr<kernel::CgroupManager> cgroups;
+    std::unique_ptr<drivers::ExecDriver> exec;
+    std::unique_ptr<jobs::ContainerEngine> engine;
     std::unique_ptr<registry::RegistryClient> registry;
     jobs::EventBus events;
     http::Router router;
@@ -106,6 +113,7 @@ struct Daemon {
 
     Result<> start();
     Result<> open_images();
+    void open_engine(const kernel::CgroupInfo& layout);
     void stop(int signo);
     void cleanup();
 };
@@ -149,6 +157,8 @@ Result<> Daemon::start() {
     api.images = images.get();
     containers = std::make_unique<graph::ContainerStore>(*store);
     api.containers = containers.get();
+    open_engine(host->cgroup);
+    api.engine = engine.get();
     api.storage = storage.get();
     api.events = &events;
     api.system = system_info(cfg, *host, *id);
@@ -231,6 +241,36 @@ Result<> Daemon::open_images() {
     return {};
 }
 
+// Containers: cgroups under "berth" (with favordynmods on the cgroup root, see
+// kernel/cgroup.hpp), the exec driver and the lifecycle engine. Containers the store says were
+// running when berthd last stopped are exited now (their processes died with the daemon).
+void Daemon::open_engine(const kernel::CgroupInfo& layout) {
+    if (auto f = kernel::favor_dynamic_cgroup_changes(layout); !f)
+        log::warn("cgroup favordynmods: " + f.error().message);
+    auto cg = kernel::CgroupManager::create(layout, "berth");
+    if (cg) cgroups = std::move(*cg);
+    else log::warn("cgroups unavailable, containers run without limits: " + cg.error().message);
+    if (cgroups) {
+        std::vector<std::string> keep;
+        if (auto cs = containers->list())
+            for (auto& c : *cs) keep.push_back(c.id);
+        (void)cgroups->remove_stale(keep);
+    }
+    if (auto cs = containers->list())
+        for (auto c : *cs)
+            if (c.state == "running" || c.state == "paused" || c.state == "restarting") {
+                c.state = "exited";
+                c.exit_code = 255;
+                c.finished_ns = wall_clock_ns();
+                c.pid = 0;
+                (void)containers->update_state(c);
+                (void)storage->unmount(c.id);
+            }
+    exec = std::make_unique<drivers::ExecDriver>(*loop, cgroups.get(), layout);
+    engine = std::make_unique<jobs::ContainerEngine>(*loop, *exec, *storage, *containers, *images,
+                                                    events);
+}
+
 void Daemon::stop(int signo) {
     if (stopping) {
         log::warn("second signal received; shutdown is already in progress");
@@ -238,7 +278,10 @@ void Daemon::stop(int signo) {
     }
     stopping = true;
     log::info(std::string("Processing signal '") + strsignal(signo) + "'; shutting down");
-    server->shutdown([](void* ctx) { static_cast<Daemon*>(ctx)->loop->stop(); }, this);
+    // Running containers are killed (berth has no live restore yet), then the API server goes.
+    engine->shutdown([this] {
+        server->shutdown([](void* ctx) { static_cast<Daemon*>(ctx)->loop->stop(); }, this);
+    });
 }
 
 void Daemon::cleanup() {

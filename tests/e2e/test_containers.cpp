@@ -98,3 +98,54 @@ TEST_F(ContainersTest, containers_survive_a_daemon_restart) {
     EXPECT_EQ(d("ps -a --format '{{.Names}}'").output, "keep\n");
     EXPECT_EQ(d("rm keep").exit_code, 0);
 }
+
+TEST_F(ContainersTest, docker_run_rm_prints_the_output_and_leaves_nothing) {
+    auto r = d("run --rm busybox echo hello from berth");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_EQ(r.output, "hello from berth\n");
+    EXPECT_EQ(d("ps -aq").output, "");
+    EXPECT_EQ(run_command("ls " + daemon.data_root() + "/containers | wc -l").output, "0\n");
+}
+
+TEST_F(ContainersTest, docker_run_gives_the_exit_code_and_both_streams) {
+    auto r = d("run --name code busybox sh -c 'echo out; echo err >&2; exit 3'");
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_EQ(r.output, "out\n");
+    EXPECT_EQ(r.error, "err\n");
+    auto st = d("inspect code --format '{{.State.Status}} {{.State.ExitCode}}'");
+    EXPECT_EQ(st.output, "exited 3\n");
+    auto ps = d("ps -a --format '{{.Status}}'");
+    EXPECT_TRUE(ps.output.starts_with("Exited (3) ")) << ps.output;
+}
+
+TEST_F(ContainersTest, a_missing_command_is_exit_127_with_dockers_message) {
+    auto r = d("run --rm busybox nosuchcmd");
+    EXPECT_EQ(r.exit_code, 127);
+    EXPECT_NE(r.error.find("exec: \"nosuchcmd\": executable file not found in $PATH"),
+              std::string::npos)
+        << r.error;
+}
+
+TEST_F(ContainersTest, detached_run_kill_wait_and_force_remove) {
+    auto r = d("run -d --name sleeper busybox sleep 30");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_EQ(d("ps --format '{{.Names}}'").output, "sleeper\n");
+    auto busy = d("rm sleeper");
+    EXPECT_NE(busy.exit_code, 0);
+    EXPECT_NE(busy.error.find("container is running"), std::string::npos) << busy.error;
+    ASSERT_EQ(d("kill sleeper").exit_code, 0);
+    auto w = d("wait sleeper");
+    EXPECT_EQ(w.output, "137\n");
+    ASSERT_EQ(d("start sleeper").exit_code, 0);
+    ASSERT_EQ(d("rm -f sleeper").exit_code, 0);
+    EXPECT_EQ(d("ps -aq").output, "");
+}
+
+TEST_F(ContainersTest, stopping_the_daemon_kills_running_containers_and_records_it) {
+    ASSERT_EQ(d("run -d --name bg busybox sleep 60").exit_code, 0);
+    ASSERT_EQ(daemon.stop(), 0);
+    ASSERT_TRUE(daemon.start());
+    auto st = d("ps -a --format '{{.Names}} {{.State}}'");
+    EXPECT_EQ(st.output, "bg exited\n");
+    EXPECT_EQ(d("rm bg").exit_code, 0);
+}

@@ -48,6 +48,19 @@ Result<> write_file(const std::string& path, const std::string& content) {
     return {};
 }
 
+}  // namespace
+
+Result<> remove_container_files(const std::string& dir) {
+    for (const char* f : {"hostname", "hosts", "resolv.conf"}) {
+        std::string path = dir + "/" + f;
+        if (unlink(path.c_str()) != 0 && errno != ENOENT)
+            return fail(Error::last_sys("remove " + path));
+    }
+    return {};
+}
+
+namespace {
+
 std::string host_resolv_conf() {
     std::ifstream in("/etc/resolv.conf");
     std::stringstream ss;

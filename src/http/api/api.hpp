@@ -24,6 +24,7 @@ class RegistryClient;
 }
 namespace berth::jobs {
 class EventBus;
+class ContainerEngine;
 }
 namespace berth::loop {
 class Loop;
@@ -69,6 +70,7 @@ struct ApiContext {
     graph::Store* store = nullptr;
     graph::ImageStore* images = nullptr;
     graph::ContainerStore* containers = nullptr;
+    jobs::ContainerEngine* engine = nullptr;
     drivers::StorageDriver* storage = nullptr;
     registry::RegistryClient* registry = nullptr;
     size_t max_concurrent_downloads = 3;

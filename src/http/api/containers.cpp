@@ -1,9 +1,10 @@
-// Container records through the API: POST /containers/create (Config merged with the image's as
-// dockerd merges it, names and their conflicts), GET /containers/json, GET /containers/{id}/json
-// and DELETE /containers/{id}. Starting, attaching and waiting come with the lifecycle jobs.
+// Containers through the API: POST /containers/create (Config merged with the image's as dockerd
+// merges it, names and their conflicts), GET /containers/json, GET /containers/{id}/json,
+// start, wait, attach (output), kill and DELETE, driven by jobs::ContainerEngine.
 #include <simdjson.h>
 #include <sys/random.h>
 
+#include <csignal>
 #include <map>
 
 #include "base/json.hpp"
@@ -13,6 +14,7 @@
 #include "graph/images.hpp"
 #include "http/api/api.hpp"
 #include "http/exchange.hpp"
+#include "jobs/container_engine.hpp"
 #include "jobs/events.hpp"
 
 namespace berth::http {
@@ -369,18 +371,158 @@ void inspect_container(ApiContext& ctx, Exchange& ex) {
     ex.respond_json(200, w.str());
 }
 
+// An answer that may come later (start waits for the exec report, rm -f for the exit). The
+// engine calls back exactly once; if the client went away first, the observer cleared `ex`.
+struct LaterReply {
+    Exchange* ex;
+};
+
+LaterReply* reply_later(Exchange& ex) {
+    auto* p = new LaterReply{&ex};
+    ex.observe({p, [](void* v) { static_cast<LaterReply*>(v)->ex = nullptr; }, nullptr, nullptr});
+    return p;
+}
+
+void answer(LaterReply* p, const Result<>& r) {
+    Exchange* ex = p->ex;
+    delete p;
+    if (!ex) return;
+    if (r) ex->respond_empty(204);
+    else if (r.error().kind == ErrorKind::not_modified) ex->respond_empty(304);
+    else ex->respond_error(r.error());
+}
+
 void remove_container(ApiContext& ctx, Exchange& ex) {
+    auto* later = reply_later(ex);
+    ctx.engine->remove(ex.request().params[0], ex.request().query_bool("force"),
+                       [later](Result<> r) { answer(later, r); });
+}
+
+void start_container(ApiContext& ctx, Exchange& ex) {
+    auto* later = reply_later(ex);
+    ctx.engine->start(ex.request().params[0], [later](Result<> r) { answer(later, r); });
+}
+
+void kill_container(ApiContext& ctx, Exchange& ex) {
     auto c = ctx.containers->get(ex.request().params[0]);
     if (!c) return ex.respond_error(c.error());
-    if (c->state == "running" && !ex.request().query_bool("force"))
-        return ex.respond_error(Error::conflict(
-            "cannot remove container \"/" + c->name +
-            "\": container is running: stop the container before removing or force remove"));
-    if (auto r = ctx.storage->remove_container_layer(c->id); !r) return ex.respond_error(r.error());
-    if (auto r = ctx.containers->remove(c->id); !r) return ex.respond_error(r.error());
-    (void)ctx.images->collect_removed_images();
-    publish(ctx, "destroy", *c, "");
+    std::string name = ex.request().query_value("signal").value_or("KILL");
+    int signo = 0;
+    if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0]))) signo = std::atoi(name.c_str());
+    else {
+        if (name.starts_with("SIG")) name = name.substr(3);
+        static const std::map<std::string, int> names = {
+            {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+            {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
+            {"CONT", SIGCONT}, {"WINCH", SIGWINCH}};
+        auto it = names.find(name);
+        if (it != names.end()) signo = it->second;
+    }
+    if (signo <= 0 || signo >= 65)
+        return ex.respond_error(Error::invalid("Invalid signal: " + name));
+    if (!ctx.engine->running(c->id))
+        return ex.respond_error(Error::conflict("Container " + c->id + " is not running"));
+    if (auto r = ctx.engine->signal(c->id, signo); !r) return ex.respond_error(r.error());
     ex.respond_empty(204);
+}
+
+// POST /containers/{id}/wait?condition=: the header goes out at once (the CLI sends this
+// before start), the body when the condition holds.
+class WaitStream {
+public:
+    WaitStream(ApiContext& ctx, Exchange& ex, const std::string& id, jobs::WaitCondition cond)
+        : ctx_(ctx), ex_(&ex) {
+        ex.observe({this, &WaitStream::on_aborted, nullptr, nullptr});
+        ex.begin_stream(200, "application/json");
+        token_ = ctx.engine->wait(id, cond, [this](int code) { finish(code); });
+    }
+
+private:
+    void finish(int code) {
+        token_ = 0;
+        JsonWriter w;
+        w.begin_object().field("StatusCode", code).field_null("Error").end_object();
+        Exchange* ex = ex_;
+        delete this;
+        ex->write(w.str() + "\n");
+        ex->end();
+    }
+    static void on_aborted(void* self) {
+        auto* w = static_cast<WaitStream*>(self);
+        if (w->token_) w->ctx_.engine->cancel_wait(w->token_);
+        delete w;
+    }
+    ApiContext& ctx_;
+    Exchange* ex_;
+    uint64_t token_ = 0;
+};
+
+void wait_container(ApiContext& ctx, Exchange& ex) {
+    auto c = ctx.containers->get(ex.request().params[0]);
+    if (!c) return ex.respond_error(c.error());
+    std::string cond = ex.request().query_value("condition").value_or("not-running");
+    jobs::WaitCondition wc;
+    if (cond == "not-running" || cond.empty()) wc = jobs::WaitCondition::not_running;
+    else if (cond == "next-exit") wc = jobs::WaitCondition::next_exit;
+    else if (cond == "removed") wc = jobs::WaitCondition::removed;
+    else return ex.respond_error(Error::invalid("invalid condition: \"" + cond + "\""));
+    new WaitStream(ctx, ex, c->id, wc);
+}
+
+// POST /containers/{id}/attach: the hijacked stream carries the container's output, in
+// stdcopy frames ([stream, 0, 0, 0, size BE32] + bytes) without a tty, raw with one.
+class AttachStream final : public jobs::OutputListener, public RawSink {
+public:
+    AttachStream(ApiContext& ctx, Exchange& ex, std::string id, bool tty, bool out, bool err)
+        : ctx_(ctx), ex_(&ex), id_(std::move(id)), tty_(tty), stdout_(out), stderr_(err) {
+        ex.observe({this, &AttachStream::on_aborted, nullptr, nullptr});
+        ex.hijack(tty ? "application/vnd.docker.raw-stream"
+                      : "application/vnd.docker.multiplexed-stream",
+                  this);
+        ctx.engine->listen(id_, this);
+    }
+    void on_output(int stream, std::span<const std::byte> data) override {
+        if (!ex_ || (stream == 1 && !stdout_) || (stream == 2 && !stderr_)) return;
+        if (tty_) {
+            ex_->write(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+            return;
+        }
+        char h[8] = {char(stream), 0, 0, 0};
+        uint32_t n = uint32_t(data.size());
+        h[4] = char(n >> 24), h[5] = char(n >> 16), h[6] = char(n >> 8), h[7] = char(n);
+        std::string frame(h, 8);
+        frame.append(reinterpret_cast<const char*>(data.data()), data.size());
+        ex_->write(frame);
+    }
+    void on_end() override {
+        Exchange* ex = ex_;
+        ex_ = nullptr;
+        delete this;
+        if (ex) ex->end();
+    }
+    // Stdin is not carried yet (docker run -i comes with the lifecycle issue's attach work).
+    void on_data(std::span<const std::byte>) override {}
+    void on_eof() override {}
+
+private:
+    static void on_aborted(void* self) {
+        auto* a = static_cast<AttachStream*>(self);
+        a->ex_ = nullptr;
+        a->ctx_.engine->unlisten(a->id_, a);
+        delete a;
+    }
+    ApiContext& ctx_;
+    Exchange* ex_;
+    std::string id_;
+    bool tty_, stdout_, stderr_;
+};
+
+void attach_container(ApiContext& ctx, Exchange& ex) {
+    const Request& req = ex.request();
+    auto c = ctx.containers->get(req.params[0]);
+    if (!c) return ex.respond_error(c.error());
+    bool tty = c->config_json.find("\"Tty\":true") != std::string::npos;
+    new AttachStream(ctx, ex, c->id, tty, req.query_bool("stdout"), req.query_bool("stderr"));
 }
 
 }  // namespace
@@ -390,6 +532,10 @@ void register_container_routes(Router& router, ApiContext& ctx) {
     router.add("GET", "/containers/json", [&ctx](Exchange& ex) { list_containers(ctx, ex); });
     router.add("GET", "/containers/{id}/json", [&ctx](Exchange& ex) { inspect_container(ctx, ex); });
     router.add("DELETE", "/containers/{id}", [&ctx](Exchange& ex) { remove_container(ctx, ex); });
+    router.add("POST", "/containers/{id}/start", [&ctx](Exchange& ex) { start_container(ctx, ex); });
+    router.add("POST", "/containers/{id}/wait", [&ctx](Exchange& ex) { wait_container(ctx, ex); });
+    router.add("POST", "/containers/{id}/attach", [&ctx](Exchange& ex) { attach_container(ctx, ex); });
+    router.add("POST", "/containers/{id}/kill", [&ctx](Exchange& ex) { kill_container(ctx, ex); });
 }
 
 }  // namespace berth::http

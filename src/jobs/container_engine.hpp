@@ -1,0 +1,102 @@
+// The container lifecycle on the reactor: start (record → spawn plan inputs → the exec driver),
+// output to attached clients (stdcopy frames, or raw with a tty), exit (record, unmount, waiters,
+// auto-remove), all driven by the exec driver's events. No thread and no helper process: a
+// running container is its driver Container, a cgroup and the clients that listen to it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/error.hpp"
+#include "drivers/exec/exec_driver.hpp"
+#include "loop/loop.hpp"
+
+namespace berth::graph {
+class ContainerStore;
+class ImageStore;
+}
+namespace berth::drivers {
+class StorageDriver;
+}
+
+namespace berth::jobs {
+
+class EventBus;
+
+// Someone reading a container's output (an attached client).
+struct OutputListener {
+    virtual ~OutputListener() = default;
+    virtual void on_output(int stream, std::span<const std::byte> data) = 0;
+    virtual void on_end() = 0;  // the process is gone; nothing more will come
+};
+
+enum class WaitCondition : unsigned char { not_running, next_exit, removed };
+
+class ContainerEngine {
+public:
+    using StartDone = std::function<void(Result<>)>;
+    using WaitDone = std::function<void(int exit_code)>;
+
+    ContainerEngine(loop::Loop& loop, drivers::ExecDriver& driver,
+                    drivers::StorageDriver& storage, graph::ContainerStore& containers,
+                    graph::ImageStore& images, EventBus& events);
+    ~ContainerEngine();
+
+    // 304 (not_modified) when running; exec failures come back as Docker's errors.
+    void start(const std::string& ref, StartDone done);
+    // Calls `done` with the exit code when the condition holds (at once when it already does).
+    // Returns a token for cancel_wait, or 0 when `done` already ran.
+    uint64_t wait(const std::string& id, WaitCondition condition, WaitDone done);
+    void cancel_wait(uint64_t token);
+    void listen(const std::string& id, OutputListener* l);
+    void unlisten(const std::string& id, OutputListener* l);
+    bool running(const std::string& id) const { return running_.contains(id); }
+    bool tty(const std::string& id) const;
+    // Removes a stopped container: record, storage, and the images rmi -f left behind. A
+    // running one is refused (409) unless `force`: then it is killed and removed on exit, and
+    // `done` runs then.
+    void remove(const std::string& id, bool force, std::function<void(Result<>)> done);
+    Result<> signal(const std::string& id, int signo);
+    // Daemon shutdown: SIGKILL to every running container; `done` once all have exited.
+    void shutdown(std::function<void()> done);
+
+private:
+    struct Running;
+    struct Waiter {
+        std::string id;
+        WaitCondition condition;
+        WaitDone done;
+    };
+    void on_started(Running& r, const Result<>& res);
+    void on_exited(Running& r, const drivers::ExitStatus& st);
+    void notify(const std::string& id, bool removed, int exit_code);
+    void publish(const std::string& action, const std::string& id,
+                 std::vector<std::pair<std::string, std::string>> extra = {});
+
+    static void on_reap(loop::Completion& c);
+    Result<> remove_stopped(const std::string& id);
+
+    loop::Loop& loop_;
+    drivers::ExecDriver& driver_;
+    drivers::StorageDriver& storage_;
+    graph::ContainerStore& containers_;
+    graph::ImageStore& images_;
+    EventBus& events_;
+    std::map<std::string, std::unique_ptr<Running>> running_;
+    // Exited containers whose driver objects are freed on the next tick (not inside their own
+    // callbacks).
+    std::vector<std::unique_ptr<Running>> dead_;
+    loop::Completion reap_;
+    std::map<uint64_t, Waiter> waiters_;
+    // Attached before start (docker run attaches, then starts): moved in at start.
+    std::map<std::string, std::vector<OutputListener*>> pending_listeners_;
+    uint64_t next_token_ = 1;
+    std::function<void()> shutdown_done_;
+};
+
+}  // namespace berth::jobs
