@@ -76,8 +76,11 @@ public:
     }
     void end_stream() {
         if (exchange_.mode_ == Exchange::Mode::hijacked) {
+            // The handler is done with the stream (and may be gone): nothing reaches it now.
             close_after_flush_ = true;
             exchange_.mode_ = Exchange::Mode::done;
+            exchange_.sink_ = nullptr;
+            exchange_.observer_ = {};
             flush_or_finish_close();
             return;
         }
@@ -258,7 +261,7 @@ private:
             case State::lingering: return;  // drained and dropped
             case State::hijacked:
                 if (exchange_.sink_) exchange_.sink_->on_data(std::as_bytes(std::span(data)));
-                return;
+                return;  // after end(), the client's bytes are dropped
             case State::reading:
             case State::body:
             case State::busy: break;

@@ -209,13 +209,25 @@ bool ContainerEngine::tty(const std::string& id) const {
     return rec && rec->config_json.find("\"Tty\":true") != std::string::npos;
 }
 
+void ContainerEngine::end_pending_listeners(const std::string& id) {
+    auto p = pending_listeners_.extract(id);
+    if (p.empty()) return;
+    for (OutputListener* l : p.mapped()) l->on_end();
+}
+
 void ContainerEngine::start(const std::string& ref, StartDone done) {
     auto rec = containers_.get(ref);
     if (!rec) return done(fail(rec.error()));
     if (running_.contains(rec->id))
         return done(fail(Error::make(ErrorKind::not_modified, "container already started")));
+    std::string id = rec->id;
+    // A start that fails here ends the attached clients' streams too.
+    auto failed = [&](Error e) {
+        end_pending_listeners(id);
+        done(fail(std::move(e)));
+    };
     auto rootfs = storage_.mount(rec->id);
-    if (!rootfs) return done(fail(rootfs.error()));
+    if (!rootfs) return failed(rootfs.error());
     auto r = std::make_unique<Running>();
     r->engine = this;
     r->id = rec->id;
@@ -223,7 +235,8 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
     auto spec = spec_from(*rec, *rootfs, storage_.container_dir(rec->id), r->auto_remove);
     if (!spec) {
         (void)storage_.unmount(rec->id);
-        return done(fail(spec.error()));
+        r->start_done = nullptr;
+        return failed(spec.error());
     }
     r->tty = spec->tty;
     r->start_done = std::move(done);
@@ -232,8 +245,8 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
     auto proc = driver_.start(*spec, ev);
     if (!proc) {
         (void)storage_.unmount(rec->id);
-        auto d = std::move(r->start_done);
-        return d(fail(proc.error()));
+        done = std::move(r->start_done);
+        return failed(proc.error());
     }
     r->proc = std::move(*proc);
     if (auto p = pending_listeners_.find(rec->id); p != pending_listeners_.end()) {
@@ -281,7 +294,7 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     if (remove_now) {
         auto rm = remove_stopped(id);
         for (auto& d : removed_done) d(rm);
-        notify(id, true, st.exit_code);
+        if (rm) notify(id, true, st.exit_code);
     }
     if (shutdown_done_ && running_.empty()) {
         auto d = std::move(shutdown_done_);
@@ -333,7 +346,8 @@ void ContainerEngine::unlisten(const std::string& id, OutputListener* l) {
 
 Result<> ContainerEngine::signal(const std::string& id, int signo) {
     auto it = running_.find(id);
-    if (it == running_.end() || !it->second->proc)
+    // Reaped but still draining its output counts as stopped, as Docker sees it.
+    if (it == running_.end() || !it->second->proc || it->second->proc->reaped())
         return fail(Error::conflict("Container " + id + " is not running"));
     return it->second->proc->signal(signo);
 }
@@ -341,6 +355,7 @@ Result<> ContainerEngine::signal(const std::string& id, int signo) {
 Result<> ContainerEngine::remove_stopped(const std::string& id) {
     auto rec = containers_.get(id);
     if (!rec) return fail(rec.error());
+    end_pending_listeners(id);
     if (auto r = drivers::remove_container_files(storage_.container_dir(id)); !r) return r;
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
     if (auto r = containers_.remove(id); !r) return fail(r.error());
@@ -356,7 +371,7 @@ void ContainerEngine::remove(const std::string& ref, bool force,
     auto it = running_.find(rec->id);
     if (it == running_.end()) {
         auto r = remove_stopped(rec->id);
-        notify(rec->id, true, rec->exit_code);
+        if (r) notify(rec->id, true, rec->exit_code);
         return done(r);
     }
     if (!force)

@@ -79,6 +79,7 @@ private:
                  std::vector<std::pair<std::string, std::string>> extra = {});
 
     static void on_reap(loop::Completion& c);
+    void end_pending_listeners(const std::string& id);
     Result<> remove_stopped(const std::string& id);
 
     loop::Loop& loop_;

@@ -53,6 +53,7 @@ Result<std::unique_ptr<Push>> Push::create(registry::RegistryClient& client,
 }
 
 Push::~Push() {
+    *alive_ = false;
     if (op_) client_.cancel(op_);
 }
 
@@ -69,8 +70,8 @@ void Push::next() {
     if (next_ == layers_.size()) return upload(config_);
     if (next_ > layers_.size()) return put_manifest();
     Blob& b = layers_[next_];
-    client_.stat_blob(ref_, b.digest, creds_, [this, &b](Result<std::optional<uint64_t>> st) {
-        if (finished_) return;
+    client_.stat_blob(ref_, b.digest, creds_, [this, &b, alive = alive_](Result<std::optional<uint64_t>> st) {
+        if (!*alive || finished_) return;
         if (!st) return finish(fail(std::move(st.error())));
         if (*st) {
             progress_(progress_status(short_id(b.digest), "Layer already exists"));
@@ -138,8 +139,8 @@ void Push::put_manifest() {
     std::string bytes = m.take();
     size_t size = bytes.size();
     client_.put_manifest(ref_, std::string(oci_manifest), std::move(bytes), creds_,
-                         [this, size](Result<std::string> digest) {
-                             if (finished_) return;
+                         [this, size, alive = alive_](Result<std::string> digest) {
+                             if (!*alive || finished_) return;
                              if (!digest) return finish(fail(std::move(digest.error())));
                              std::string tag = ref_.tag().empty() ? "latest" : ref_.tag();
                              progress_(progress_status("", tag + ": digest: " + *digest +

@@ -63,6 +63,9 @@ private:
     size_t next_ = 0;
     uint64_t op_ = 0;
     bool finished_ = false;
+    // Cleared when the Push goes: callbacks of requests that cannot be cancelled by id (blob
+    // HEAD, manifest PUT) check it before touching anything.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace berth::jobs

@@ -149,3 +149,9 @@ TEST_F(ContainersTest, stopping_the_daemon_kills_running_containers_and_records_
     EXPECT_EQ(st.output, "bg exited\n");
     EXPECT_EQ(d("rm bg").exit_code, 0);
 }
+
+TEST_F(ContainersTest, wait_on_a_stopped_container_answers_at_once_every_time) {
+    ASSERT_EQ(d("run --name five busybox sh -c 'exit 5'").exit_code, 5);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(d("wait five").output, "5\n");
+    EXPECT_EQ(d("ps -a --format '{{.Names}}'").output, "five\n");  // the daemon is fine
+}

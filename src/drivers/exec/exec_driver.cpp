@@ -166,12 +166,17 @@ void Container::on_stderr(loop::Completion& comp) {
 
 void Container::output(loop::Completion& comp, int stream, kernel::UniqueFd& fd, bool& eof) {
     loop::Loop& loop = driver_->loop_;
-    int bid = comp.buffer_id();
+    int bid = comp.op == loop::Op::post ? -1 : comp.buffer_id();
     if (comp.result > 0 && bid >= 0) {
         auto data = loop.buffer(bid).first(size_t(comp.result));
         if (events_.output) events_.output(events_.ctx, *this, stream, data);
     }
     if (bid >= 0) loop.release_buffer(bid);
+    if (comp.op == loop::Op::post) {
+        // The retry posted below: read again (a posted completion carries no data or EOF).
+        loop.read_provided(comp, fd.get());
+        return;
+    }
     if (comp.result > 0 || comp.result == -ENOBUFS || comp.result == -EAGAIN) {
         // ENOBUFS: every provided buffer is busy; they come back within this tick.
         if (comp.result == -ENOBUFS) loop.post(comp);

@@ -57,6 +57,8 @@ public:
     pid_t pid() const { return child_.pid(); }
     const StartPhases& phases() const { return phases_; }
     bool running() const { return running_; }
+    // The process has exited and was reaped (its output may still be draining).
+    bool reaped() const { return exit_done_; }
     // Once exited (or failed to exec): the status. An exec failure exits 127 (not found) or
     // 126 (not executable), as Docker records it.
     const ExitStatus& exit_status() const { return exit_status_; }

@@ -434,7 +434,10 @@ public:
         : ctx_(ctx), ex_(&ex) {
         ex.observe({this, &WaitStream::on_aborted, nullptr, nullptr});
         ex.begin_stream(200, "application/json");
-        token_ = ctx.engine->wait(id, cond, [this](int code) { finish(code); });
+        // A condition that already holds calls finish() (which frees this) before wait returns,
+        // and returns 0: only a real token may be stored.
+        uint64_t token = ctx.engine->wait(id, cond, [this](int code) { finish(code); });
+        if (token) token_ = token;
     }
 
 private:

@@ -102,7 +102,15 @@ Result<graph::Reference> pull_reference(const Request& req) {
 
 }  // namespace
 
+// /images/create is a streaming route (for imports); a pull has no use for a body: drop it.
+struct DiscardBody final : BodySink {
+    Result<> on_body(std::span<const std::byte>) override { return {}; }
+    void on_body_end() override {}
+};
+
 void pull_image(ApiContext& ctx, Exchange& ex) {
+    static DiscardBody discard;
+    if (!ex.body_done()) ex.read_body(&discard);
     const Request& req = ex.request();
     jobs::PullRequest pr;
     auto ref = pull_reference(req);
