@@ -168,7 +168,12 @@ struct ContainerEngine::Running {
                           std::span<const std::byte> data) {
         auto* r = static_cast<Running*>(ctx);
         // A listener may leave while being told (its client went away).
-        for (OutputListener* l : std::vector<OutputListener*>(r->listeners)) l->on_output(stream, data);
+        bool full = false;
+        for (OutputListener* l : std::vector<OutputListener*>(r->listeners)) {
+            l->on_output(stream, data);
+            full = full || l->saturated();
+        }
+        if (full && r->proc) r->proc->pause_output();
     }
 };
 
@@ -342,6 +347,14 @@ void ContainerEngine::unlisten(const std::string& id, OutputListener* l) {
     if (it != running_.end()) std::erase(it->second->listeners, l);
     auto p = pending_listeners_.find(id);
     if (p != pending_listeners_.end()) std::erase(p->second, l);
+}
+
+void ContainerEngine::resume_output(const std::string& id) {
+    auto it = running_.find(id);
+    if (it == running_.end() || !it->second->proc) return;
+    for (OutputListener* l : it->second->listeners)
+        if (l->saturated()) return;
+    it->second->proc->resume_output();
 }
 
 Result<> ContainerEngine::signal(const std::string& id, int signo) {

@@ -33,6 +33,9 @@ struct OutputListener {
     virtual ~OutputListener() = default;
     virtual void on_output(int stream, std::span<const std::byte> data) = 0;
     virtual void on_end() = 0;  // the process is gone; nothing more will come
+    // Too much is waiting to be sent: the engine stops reading the container until
+    // ContainerEngine::resume_output is called.
+    virtual bool saturated() const { return false; }
 };
 
 enum class WaitCondition : unsigned char { not_running, next_exit, removed };
@@ -55,6 +58,8 @@ public:
     void cancel_wait(uint64_t token);
     void listen(const std::string& id, OutputListener* l);
     void unlisten(const std::string& id, OutputListener* l);
+    // A saturated listener caught up: read the container's output again.
+    void resume_output(const std::string& id);
     bool running(const std::string& id) const { return running_.contains(id); }
     bool tty(const std::string& id) const;
     // Removes a stopped container: record, storage, and the images rmi -f left behind. A

@@ -155,3 +155,11 @@ TEST_F(ContainersTest, wait_on_a_stopped_container_answers_at_once_every_time) {
     for (int i = 0; i < 3; ++i) EXPECT_EQ(d("wait five").output, "5\n");
     EXPECT_EQ(d("ps -a --format '{{.Names}}'").output, "five\n");  // the daemon is fine
 }
+
+TEST_F(ContainersTest, a_flood_of_output_arrives_whole_through_back_pressure) {
+    // 40 MB through the attach stream: far more than the daemon buffers for a client.
+    auto r = run_command("docker run --rm busybox head -c 40000000 /dev/zero | wc -c",
+                         {"DOCKER_HOST=" + daemon.docker_host()});
+    EXPECT_EQ(r.output, "40000000\n") << r.error;
+    EXPECT_EQ(d("ps -aq").output, "");
+}

@@ -154,6 +154,19 @@ Result<> Container::resize(unsigned short rows, unsigned short cols) {
     return kernel::set_window_size(tty_.get(), rows, cols);
 }
 
+void Container::resume_output() {
+    output_paused_ = false;
+    loop::Loop& loop = driver_->loop_;
+    if (stdout_parked_) {
+        stdout_parked_ = false;
+        loop.read_provided(stdout_c_, tty_ ? tty_.get() : stdout_.get());
+    }
+    if (stderr_parked_) {
+        stderr_parked_ = false;
+        loop.read_provided(stderr_c_, stderr_.get());
+    }
+}
+
 void Container::on_stdout(loop::Completion& comp) {
     auto* c = static_cast<Container*>(comp.context);
     c->output(comp, 1, c->tty_ ? c->tty_ : c->stdout_, c->stdout_eof_);
@@ -178,6 +191,10 @@ void Container::output(loop::Completion& comp, int stream, kernel::UniqueFd& fd,
         return;
     }
     if (comp.result > 0 || comp.result == -ENOBUFS || comp.result == -EAGAIN) {
+        if (output_paused_) {
+            (stream == 2 ? stderr_parked_ : stdout_parked_) = true;
+            return;
+        }
         // ENOBUFS: every provided buffer is busy; they come back within this tick.
         if (comp.result == -ENOBUFS) loop.post(comp);
         else loop.read_provided(comp, fd.get());

@@ -70,6 +70,10 @@ public:
     // The end of stdin (StdinOnce, or the client's half-close); for a tty, sends EOF (^D).
     void close_stdin();
     Result<> resize(unsigned short rows, unsigned short cols);
+    // Back-pressure from slow readers: while paused, the pipes (or tty) are not read, so a
+    // container that writes faster than its clients take blocks in write(2), as with Docker.
+    void pause_output() { output_paused_ = true; }
+    void resume_output();
 
 private:
     friend class ExecDriver;
@@ -101,6 +105,8 @@ private:
     bool exit_done_ = false;
     bool finished_ = false;
     bool stdout_eof_ = true, stderr_eof_ = true;
+    bool output_paused_ = false;
+    bool stdout_parked_ = false, stderr_parked_ = false;  // not re-armed while paused
     Error exec_error_;
     kernel::ChildReport report_buf_{};
     siginfo_t exit_info_{};

@@ -478,7 +478,7 @@ class AttachStream final : public jobs::OutputListener, public RawSink {
 public:
     AttachStream(ApiContext& ctx, Exchange& ex, std::string id, bool tty, bool out, bool err)
         : ctx_(ctx), ex_(&ex), id_(std::move(id)), tty_(tty), stdout_(out), stderr_(err) {
-        ex.observe({this, &AttachStream::on_aborted, nullptr, nullptr});
+        ex.observe({this, &AttachStream::on_aborted, nullptr, &AttachStream::on_drained});
         ex.hijack(tty ? "application/vnd.docker.raw-stream"
                       : "application/vnd.docker.multiplexed-stream",
                   this);
@@ -503,6 +503,7 @@ public:
         delete this;
         if (ex) ex->end();
     }
+    bool saturated() const override { return ex_ && ex_->buffered() > attach_buffer_bytes_max; }
     // Stdin is not carried yet (docker run -i comes with the lifecycle issue's attach work).
     void on_data(std::span<const std::byte>) override {}
     void on_eof() override {}
@@ -512,8 +513,14 @@ private:
         auto* a = static_cast<AttachStream*>(self);
         a->ex_ = nullptr;
         a->ctx_.engine->unlisten(a->id_, a);
+        a->ctx_.engine->resume_output(a->id_);  // it may have been the one holding it back
         delete a;
     }
+    static void on_drained(void* self) {
+        auto* a = static_cast<AttachStream*>(self);
+        a->ctx_.engine->resume_output(a->id_);
+    }
+    static constexpr size_t attach_buffer_bytes_max = 1 << 20;
     ApiContext& ctx_;
     Exchange* ex_;
     std::string id_;
