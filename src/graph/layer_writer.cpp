@@ -176,6 +176,7 @@ public:
         return split_ ? split_->raw(bytes) : Result<>{};
     }
     void keep_split(TarSplitWriter* split) { split_ = split; }
+    Result<> keep_for_split(int pfd, const std::string& name);
 
     // Directory mtimes, set last so that creating their children does not change them.
     Result<> set_dir_times();
@@ -357,6 +358,9 @@ Result<> Extractor::create(int pfd, const std::string& parent, const std::string
     bool exists = fstatat(pfd, n, &st, AT_SYMLINK_NOFOLLOW) == 0;
     // An existing entry is replaced, except a directory by a directory: that merges (Docker).
     if (exists && !(S_ISDIR(st.st_mode) && e.type == Type::directory)) {
+        // A file this tar already wrote is replaced: keep its content for the tar-split.
+        if (split_ && S_ISREG(st.st_mode) && split_->references(rel_))
+            if (auto r = keep_for_split(pfd, name); !r) return r;
         cache_stale_ = true;
         if (auto r = remove_at(pfd, name); !r) return fail(std::move(r.error()).wrap(rel_));
     }
@@ -450,6 +454,21 @@ Result<> Extractor::set_xattrs(int fd, int pfd, const std::string& name, const T
             return fail(sys_error("setxattr " + key + " on", rel_));
     }
     return {};
+}
+
+Result<> Extractor::keep_for_split(int pfd, const std::string& name) {
+    UniqueFd fd(openat(pfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return fail(sys_error("read replaced", rel_));
+    std::string content;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail(sys_error("read replaced", rel_));
+        if (n == 0) break;
+        content.append(buf, size_t(n));
+    }
+    return split_->keep_replaced(rel_, content);
 }
 
 Result<> Extractor::data(std::span<const std::byte> bytes) {

@@ -39,11 +39,13 @@ Result<std::string> read_file(const std::string& path) {
     }
 }
 
-// Record framing: 'R' <u64 length> <bytes> | 'F' <u64 size> <u64 path length> <path>.
+// Record framing: 'R' <u64 length> <bytes> | 'F' <u64 size> <u64 path length> <path> |
+// 'P' <u64 F record index> <u64 length> <bytes> (the content of an F record whose file a later
+// entry replaced; it stands in for the file when the tar is given back).
 struct Record {
     char kind;
-    std::string_view bytes;  // R: the bytes; F: the path
-    uint64_t size;           // F: content length
+    std::string_view bytes;  // R: the bytes; F: the path; P: the content
+    uint64_t size;           // F: content length; P: the F record's index
 };
 
 Result<> for_each_record(std::string_view in, const std::function<Result<>(const Record&)>& f) {
@@ -55,10 +57,10 @@ Result<> for_each_record(std::string_view in, const std::function<Result<>(const
             if (!get_u64(in, a) || in.size() < a) return fail(Error::internal("corrupt tar-split"));
             if (auto r = f({'R', in.substr(0, a), 0}); !r) return r;
             in.remove_prefix(a);
-        } else if (kind == 'F') {
+        } else if (kind == 'F' || kind == 'P') {
             if (!get_u64(in, a) || !get_u64(in, b) || in.size() < b)
                 return fail(Error::internal("corrupt tar-split"));
-            if (auto r = f({'F', in.substr(0, b), a}); !r) return r;
+            if (auto r = f({kind, in.substr(0, b), a}); !r) return r;
             in.remove_prefix(b);
         } else {
             return fail(Error::internal("corrupt tar-split"));
@@ -95,9 +97,22 @@ Result<> TarSplitWriter::file(const std::string& rel, uint64_t n) {
     return {};
 }
 
+Result<> TarSplitWriter::keep_replaced(const std::string& rel, std::string_view content) {
+    auto it = last_record_.find(rel);
+    if (it == last_record_.end()) return {};
+    if (auto r = flush_raw(); !r) return r;
+    out_ += 'P';
+    put_u64(out_, it->second);
+    put_u64(out_, content.size());
+    out_ += content;
+    last_record_.erase(it);
+    return write_out(false);
+}
+
 Result<> TarSplitWriter::close_file() {
     if (!in_file_) return {};
     in_file_ = false;
+    last_record_[file_rel_] = file_records_++;
     out_ += 'F';
     put_u64(out_, file_size_);
     put_u64(out_, file_rel_.size());
@@ -144,7 +159,8 @@ Result<std::unique_ptr<LayerTarCursor>> LayerTarCursor::open(const std::string& 
     c->root_.reset(::open(layer_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!c->root_) return fail(Error::last_sys("open " + layer_dir));
     auto r = for_each_record(c->split_, [&](const Record& rec) -> Result<> {
-        c->size_ += rec.kind == 'R' ? rec.bytes.size() : rec.size;
+        if (rec.kind == 'P') c->replaced_[rec.size] = rec.bytes;
+        else c->size_ += rec.kind == 'R' ? rec.bytes.size() : rec.size;
         return {};
     });
     if (!r) return fail(r.error());
@@ -163,14 +179,21 @@ Result<size_t> LayerTarCursor::read(std::span<std::byte> out) {
             if (in.size() < a) return fail(Error::internal("corrupt tar-split"));
             raw_ = in.substr(0, a);
             in.remove_prefix(a);
+        } else if (kind == 'P') {
+            if (!get_u64(in, b) || in.size() < b) return fail(Error::internal("corrupt tar-split"));
+            in.remove_prefix(b);  // read up front by open()
         } else {
             if (!get_u64(in, b) || in.size() < b) return fail(Error::internal("corrupt tar-split"));
             file_rel_ = std::string(in.substr(0, b));
             in.remove_prefix(b);
-            int fd = kernel::open_in_root(root_.get(), file_rel_.c_str(), O_RDONLY | O_NOFOLLOW);
-            if (fd < 0) return fail(Error::sys(-fd, "open " + file_rel_ + " in the layer"));
-            file_.reset(fd);
-            file_left_ = a;
+            if (auto kept = replaced_.find(file_records_++); kept != replaced_.end()) {
+                raw_ = kept->second;  // a later entry replaced this file: its content was kept
+            } else {
+                int fd = kernel::open_in_root(root_.get(), file_rel_.c_str(), O_RDONLY | O_NOFOLLOW);
+                if (fd < 0) return fail(Error::sys(-fd, "open " + file_rel_ + " in the layer"));
+                file_.reset(fd);
+                file_left_ = a;
+            }
         }
         pos_ = split_.size() - in.size();
     }
@@ -196,7 +219,7 @@ Result<uint64_t> layer_tar_size(const std::string& split_path) {
     if (!split) return fail(split.error());
     uint64_t total = 0;
     auto r = for_each_record(*split, [&](const Record& rec) -> Result<> {
-        total += rec.kind == 'R' ? rec.bytes.size() : rec.size;
+        if (rec.kind != 'P') total += rec.kind == 'R' ? rec.bytes.size() : rec.size;
         return {};
     });
     if (!r) return fail(r.error());

@@ -7,9 +7,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "base/error.hpp"
 #include "kernel/fd.hpp"
@@ -26,6 +28,11 @@ public:
     Result<> raw(std::span<const std::byte> bytes);
     // `n` bytes of content of the regular file `rel` (relative to the layer directory).
     Result<> file(const std::string& rel, uint64_t n);
+    // Whether `rel`'s content was recorded by reference (so replacing it would lose it).
+    bool references(const std::string& rel) const { return last_record_.contains(rel); }
+    // `rel` is about to be replaced or removed by a later entry of the same tar: its earlier
+    // content, kept in the split so the tar can still be given back.
+    Result<> keep_replaced(const std::string& rel, std::string_view content);
     Result<> finish();
     const std::string& path() const { return path_; }
 
@@ -42,6 +49,8 @@ private:
     std::string file_rel_;
     uint64_t file_size_ = 0;
     bool in_file_ = false;
+    uint64_t file_records_ = 0;                     // F records emitted so far
+    std::map<std::string, uint64_t> last_record_;  // path → its latest F record
 };
 
 // Reads a layer's original tar piece by piece (for streaming with back-pressure).
@@ -56,6 +65,8 @@ public:
 private:
     LayerTarCursor() = default;
     std::string split_;
+    std::map<uint64_t, std::string_view> replaced_;  // F record → content kept in the split
+    uint64_t file_records_ = 0;
     size_t pos_ = 0;          // next record in split_
     std::string_view raw_;    // what is left of the current raw record
     kernel::UniqueFd root_, file_;

@@ -108,3 +108,32 @@ TEST(TarSplit, failed_extraction_leaves_no_split_behind) {
     EXPECT_NE(std::system(("test -e " + dir + ".tar-split").c_str()), 0);
     EXPECT_NE(std::system(("test -e " + dir).c_str()), 0);
 }
+
+TEST(TarSplit, a_file_written_twice_in_one_layer_still_gives_back_the_tar) {
+    TempDir tmp;
+    std::string tar;
+    TarWriter w([&](std::span<const std::byte> d) -> Result<> {
+        tar.append(reinterpret_cast<const char*>(d.data()), d.size());
+        return {};
+    });
+    ASSERT_TRUE(w.add_file("a.txt", bytes("first version, longer\n")));
+    ASSERT_TRUE(w.add_file("b.txt", bytes("b\n")));
+    ASSERT_TRUE(w.add_file("a.txt", bytes("second\n")));
+    ASSERT_TRUE(w.finish());
+    std::string dir = tmp.path + "/diff";
+    LayerWriterOptions opts;
+    opts.compression = Compression::none;
+    opts.apply_ownership = false;
+    auto lw = LayerWriter::create(dir, opts);
+    ASSERT_TRUE(lw);
+    ASSERT_TRUE((*lw)->feed(bytes(tar)));
+    auto info = (*lw)->finish();
+    ASSERT_TRUE(info) << info.error().message;
+    std::string again;
+    auto r = reproduce_layer_tar(dir, dir + ".tar-split", [&](std::span<const std::byte> d) -> Result<> {
+        again.append(reinterpret_cast<const char*>(d.data()), d.size());
+        return {};
+    });
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(sha256_digest(again), info->diff_id);
+}
