@@ -395,6 +395,44 @@ void ContainerEngine::remove(const std::string& ref, bool force,
     (void)it->second->proc->signal(SIGKILL);
 }
 
+// One docker stop in progress: the signal went out, a timer holds the SIGKILL, a waiter the
+// answer. Freed when both the exit and the timer are done.
+struct ContainerEngine::Stop {
+    ContainerEngine* engine;
+    std::string id;
+    std::function<void(Result<>)> done;
+    loop::Completion timer;
+    bool exited = false;
+
+    static void on_timer(loop::Completion& c) {
+        auto* s = static_cast<Stop*>(c.context);
+        if (!s->exited && c.result == -ETIME) (void)s->engine->signal(s->id, SIGKILL);
+        if (s->exited) delete s;
+    }
+    void on_exit() {
+        exited = true;
+        auto d = std::move(done);
+        d(Result<>{});
+        if (timer.in_flight()) engine->loop_.cancel(timer);
+        else delete this;
+    }
+};
+
+void ContainerEngine::stop(const std::string& ref, int signo, int timeout_s,
+                           std::function<void(Result<>)> done) {
+    auto rec = containers_.get(ref);
+    if (!rec) return done(fail(rec.error()));
+    auto it = running_.find(rec->id);
+    if (it == running_.end() || !it->second->proc || it->second->proc->reaped())
+        return done(fail(Error::make(ErrorKind::not_modified, "container already stopped")));
+    auto* s = new Stop{this, rec->id, std::move(done), {}, false};
+    s->timer.context = s;
+    s->timer.callback = &Stop::on_timer;
+    wait(rec->id, WaitCondition::next_exit, [s](int) { s->on_exit(); });
+    (void)signal(rec->id, signo);
+    if (timeout_s >= 0) loop_.timeout(s->timer, int64_t(timeout_s) * 1'000'000'000);
+}
+
 void ContainerEngine::shutdown(std::function<void()> done) {
     if (running_.empty()) return done();
     shutdown_done_ = std::move(done);

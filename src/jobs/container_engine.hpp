@@ -67,6 +67,9 @@ public:
     // `done` runs then.
     void remove(const std::string& id, bool force, std::function<void(Result<>)> done);
     Result<> signal(const std::string& id, int signo);
+    // docker stop: `signo` (the container's StopSignal, else SIGTERM), then SIGKILL after
+    // `timeout_s` (-1: wait forever). 304 when not running; `done` once it has exited.
+    void stop(const std::string& ref, int signo, int timeout_s, std::function<void(Result<>)> done);
     // Daemon shutdown: SIGKILL to every running container; `done` once all have exited.
     void shutdown(std::function<void()> done);
 
@@ -85,6 +88,7 @@ private:
 
     static void on_reap(loop::Completion& c);
     void end_pending_listeners(const std::string& id);
+    struct Stop;
     Result<> remove_stopped(const std::string& id);
 
     loop::Loop& loop_;

@@ -163,3 +163,28 @@ TEST_F(ContainersTest, a_flood_of_output_arrives_whole_through_back_pressure) {
     EXPECT_EQ(r.output, "40000000\n") << r.error;
     EXPECT_EQ(d("ps -aq").output, "");
 }
+
+TEST_F(ContainersTest, stop_sends_the_stop_signal_then_sigkill_after_the_timeout) {
+    // pid 1 with no handler ignores SIGTERM: the kill after 1 s ends it (137).
+    ASSERT_EQ(d("run -d --name deaf busybox sleep 60").exit_code, 0);
+    ASSERT_EQ(d("stop -t 1 deaf").exit_code, 0);
+    EXPECT_EQ(d("inspect deaf --format '{{.State.Status}} {{.State.ExitCode}}'").output,
+              "exited 137\n");
+    // A shell that handles TERM exits on it, with its own code.
+    ASSERT_EQ(d("run -d --name polite busybox sh -c 'trap \"exit 7\" TERM; while :; do sleep 1; done'")
+                  .exit_code,
+              0);
+    ASSERT_EQ(d("stop -t 20 polite").exit_code, 0);
+    EXPECT_EQ(d("inspect polite --format '{{.State.ExitCode}}'").output, "7\n");
+    auto again = d("stop polite");  // already stopped: Docker's 304, the CLI is content
+    EXPECT_EQ(again.exit_code, 0) << again.error;
+}
+
+TEST_F(ContainersTest, restart_runs_the_container_again) {
+    ASSERT_EQ(d("run -d --name again busybox sleep 60").exit_code, 0);
+    auto pid1 = d("inspect again --format '{{.State.Pid}}'").output;
+    ASSERT_EQ(d("restart -t 0 again").exit_code, 0);
+    EXPECT_EQ(d("inspect again --format '{{.State.Status}}'").output, "running\n");
+    EXPECT_NE(d("inspect again --format '{{.State.Pid}}'").output, pid1);
+    ASSERT_EQ(d("rm -f again").exit_code, 0);
+}

@@ -403,10 +403,8 @@ void start_container(ApiContext& ctx, Exchange& ex) {
     ctx.engine->start(ex.request().params[0], [later](Result<> r) { answer(later, r); });
 }
 
-void kill_container(ApiContext& ctx, Exchange& ex) {
-    auto c = ctx.containers->get(ex.request().params[0]);
-    if (!c) return ex.respond_error(c.error());
-    std::string name = ex.request().query_value("signal").value_or("KILL");
+// "KILL", "SIGKILL" or "9" → 9; 0 for anything else.
+int signal_number(std::string name) {
     int signo = 0;
     if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0]))) signo = std::atoi(name.c_str());
     else {
@@ -418,12 +416,56 @@ void kill_container(ApiContext& ctx, Exchange& ex) {
         auto it = names.find(name);
         if (it != names.end()) signo = it->second;
     }
-    if (signo <= 0 || signo >= 65)
-        return ex.respond_error(Error::invalid("Invalid signal: " + name));
+    return signo > 0 && signo < 65 ? signo : 0;
+}
+
+void kill_container(ApiContext& ctx, Exchange& ex) {
+    auto c = ctx.containers->get(ex.request().params[0]);
+    if (!c) return ex.respond_error(c.error());
+    std::string name = ex.request().query_value("signal").value_or("KILL");
+    int signo = signal_number(name);
+    if (!signo) return ex.respond_error(Error::invalid("Invalid signal: " + name));
     if (!ctx.engine->running(c->id))
         return ex.respond_error(Error::conflict("Container " + c->id + " is not running"));
     if (auto r = ctx.engine->signal(c->id, signo); !r) return ex.respond_error(r.error());
     ex.respond_empty(204);
+}
+
+// POST /containers/{id}/stop?t=&signal=: the StopSignal (the request's, the container's, else
+// SIGTERM), SIGKILL after t seconds (the container's StopTimeout, else 10).
+void stop_container(ApiContext& ctx, Exchange& ex) {
+    const Request& req = ex.request();
+    auto c = ctx.containers->get(req.params[0]);
+    if (!c) return ex.respond_error(c.error());
+    simdjson::dom::parser parser;
+    simdjson::padded_string cfg(c->config_json);
+    element doc;
+    std::string sig = req.query_value("signal").value_or("");
+    int64_t timeout = 10;
+    if (!parser.parse(cfg).get(doc)) {
+        if (sig.empty()) sig = str(doc, "StopSignal");
+        int64_t t;
+        if (!doc["StopTimeout"].get(t)) timeout = t;
+    }
+    if (auto t = req.query_value("t"); t && !t->empty()) timeout = std::atoll(t->c_str());
+    int signo = sig.empty() ? SIGTERM : signal_number(sig);
+    if (!signo) return ex.respond_error(Error::invalid("Invalid signal: " + sig));
+    auto* later = reply_later(ex);
+    ctx.engine->stop(c->id, signo, int(timeout), [later](Result<> r) { answer(later, r); });
+}
+
+void restart_container(ApiContext& ctx, Exchange& ex) {
+    const Request& req = ex.request();
+    auto c = ctx.containers->get(req.params[0]);
+    if (!c) return ex.respond_error(c.error());
+    int64_t timeout = 10;
+    if (auto t = req.query_value("t"); t && !t->empty()) timeout = std::atoll(t->c_str());
+    auto* later = reply_later(ex);
+    std::string id = c->id;
+    ctx.engine->stop(id, SIGTERM, int(timeout), [&ctx, later, id](Result<> r) {
+        if (!r && r.error().kind != ErrorKind::not_modified) return answer(later, r);
+        ctx.engine->start(id, [later](Result<> s) { answer(later, s); });
+    });
 }
 
 // POST /containers/{id}/wait?condition=: the header goes out at once (the CLI sends this
@@ -546,6 +588,9 @@ void register_container_routes(Router& router, ApiContext& ctx) {
     router.add("POST", "/containers/{id}/wait", [&ctx](Exchange& ex) { wait_container(ctx, ex); });
     router.add("POST", "/containers/{id}/attach", [&ctx](Exchange& ex) { attach_container(ctx, ex); });
     router.add("POST", "/containers/{id}/kill", [&ctx](Exchange& ex) { kill_container(ctx, ex); });
+    router.add("POST", "/containers/{id}/stop", [&ctx](Exchange& ex) { stop_container(ctx, ex); });
+    router.add("POST", "/containers/{id}/restart",
+               [&ctx](Exchange& ex) { restart_container(ctx, ex); });
 }
 
 }  // namespace berth::http
