@@ -1,10 +1,13 @@
 #include "jobs/container_engine.hpp"
 
 #include <signal.h>
+
+#include <optional>
 #include <simdjson.h>
 
 #include "base/time.hpp"
 #include "drivers/exec/plan.hpp"
+#include "drivers/logs/json_file.hpp"
 #include "drivers/storage/storage_driver.hpp"
 #include "graph/containers.hpp"
 #include "graph/images.hpp"
@@ -147,6 +150,7 @@ Result<drivers::ContainerSpec> spec_from(const graph::ContainerRecord& c, const 
 
 struct ContainerEngine::Running {
     ContainerEngine* engine = nullptr;
+    std::optional<drivers::JsonFileLog> log;
     std::string id;
     graph::ContainerRecord record;
     std::unique_ptr<drivers::Container> proc;
@@ -167,6 +171,7 @@ struct ContainerEngine::Running {
     static void output_cb(void* ctx, drivers::Container&, int stream,
                           std::span<const std::byte> data) {
         auto* r = static_cast<Running*>(ctx);
+        if (r->log) (void)r->log->write(stream, data);
         // A listener may leave while being told (its client went away).
         bool full = false;
         for (OutputListener* l : std::vector<OutputListener*>(r->listeners)) {
@@ -244,6 +249,7 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         return failed(spec.error());
     }
     r->tty = spec->tty;
+    if (auto log = drivers::JsonFileLog::open(log_path(rec->id)); log) r->log.emplace(std::move(*log));
     r->start_done = std::move(done);
     drivers::ContainerEvents ev{r.get(), &Running::started_cb, &Running::exited_cb,
                                 &Running::output_cb};
@@ -287,6 +293,7 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     r.record.pid = 0;
     (void)containers_.update_state(r.record);
     (void)storage_.unmount(id);
+    if (r.log) (void)r.log->flush();
     for (OutputListener* l : std::vector<OutputListener*>(r.listeners)) l->on_end();
     r.listeners.clear();
     publish("die", id, {{"exitCode", std::to_string(st.exit_code)}, {"name", r.record.name}});
@@ -349,6 +356,10 @@ void ContainerEngine::unlisten(const std::string& id, OutputListener* l) {
     if (p != pending_listeners_.end()) std::erase(p->second, l);
 }
 
+std::string ContainerEngine::log_path(const std::string& id) const {
+    return storage_.container_dir(id) + "/" + id + "-json.log";
+}
+
 void ContainerEngine::resume_output(const std::string& id) {
     auto it = running_.find(id);
     if (it == running_.end() || !it->second->proc) return;
@@ -369,7 +380,7 @@ Result<> ContainerEngine::remove_stopped(const std::string& id) {
     auto rec = containers_.get(id);
     if (!rec) return fail(rec.error());
     end_pending_listeners(id);
-    if (auto r = drivers::remove_container_files(storage_.container_dir(id)); !r) return r;
+    if (auto r = drivers::remove_container_files(storage_.container_dir(id), id); !r) return r;
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
     if (auto r = containers_.remove(id); !r) return fail(r.error());
     (void)images_.collect_removed_images();

@@ -62,6 +62,8 @@ public:
     void resume_output(const std::string& id);
     bool running(const std::string& id) const { return running_.contains(id); }
     bool tty(const std::string& id) const;
+    // The json-file log of a container.
+    std::string log_path(const std::string& id) const;
     // Removes a stopped container: record, storage, and the images rmi -f left behind. A
     // running one is refused (409) unless `force`: then it is killed and removed on exit, and
     // `done` runs then.

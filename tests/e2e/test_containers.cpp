@@ -188,3 +188,28 @@ TEST_F(ContainersTest, restart_runs_the_container_again) {
     EXPECT_NE(d("inspect again --format '{{.State.Pid}}'").output, pid1);
     ASSERT_EQ(d("rm -f again").exit_code, 0);
 }
+
+TEST_F(ContainersTest, logs_replay_the_json_file_log_and_follow_a_running_container) {
+    ASSERT_EQ(d("run --name logged busybox sh -c 'echo one; sleep 0.1; echo two >&2'").exit_code, 0);
+    auto all = d("logs logged");
+    EXPECT_EQ(all.output, "one\n");
+    EXPECT_EQ(all.error, "two\n");
+    auto tail = d("logs --tail 1 logged");
+    EXPECT_EQ(tail.output + tail.error, "two\n");
+    auto ts = d("logs -t logged");
+    EXPECT_TRUE(ts.output.size() > 4 && ts.output.find("Z one\n") != std::string::npos) << ts.output;
+    std::string log = daemon.data_root() + "/containers/" +
+                      d("inspect logged --format '{{.Id}}'").output.substr(0, 64) + "/";
+    auto file = run_command("cat " + log + "*-json.log | head -1");
+    EXPECT_NE(file.output.find("{\"log\":\"one\\n\",\"stream\":\"stdout\",\"time\":\""),
+              std::string::npos)
+        << file.output;
+    ASSERT_EQ(d("run -d --name ticker busybox sh -c 'for i in 1 2 3; do echo tick $i; sleep 0.2; "
+                "done'")
+                  .exit_code,
+              0);
+    auto follow = d("logs -f ticker");
+    EXPECT_EQ(follow.output, "tick 1\ntick 2\ntick 3\n");
+    ASSERT_EQ(d("rm logged ticker").exit_code, 0);
+    EXPECT_EQ(run_command("ls " + daemon.data_root() + "/containers | wc -l").output, "0\n");
+}

@@ -50,8 +50,9 @@ Result<> write_file(const std::string& path, const std::string& content) {
 
 }  // namespace
 
-Result<> remove_container_files(const std::string& dir) {
-    for (const char* f : {"hostname", "hosts", "resolv.conf"}) {
+Result<> remove_container_files(const std::string& dir, const std::string& id) {
+    for (std::string f : {std::string("hostname"), std::string("hosts"), std::string("resolv.conf"),
+                          id + "-json.log"}) {
         std::string path = dir + "/" + f;
         if (unlink(path.c_str()) != 0 && errno != ENOENT)
             return fail(Error::last_sys("remove " + path));

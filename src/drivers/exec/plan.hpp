@@ -22,9 +22,9 @@ struct PreparedPlan {
 Result<std::unique_ptr<PreparedPlan>> build_plan(const ContainerSpec& spec,
                                                  const kernel::CgroupInfo& cgroups);
 
-// Removes the files build_plan wrote in a container's directory (hosts, hostname,
-// resolv.conf), when the container is removed.
-Result<> remove_container_files(const std::string& container_dir);
+// Removes the files berth keeps in a container's directory (hosts, hostname, resolv.conf from
+// build_plan, the json-file log), when the container is removed.
+Result<> remove_container_files(const std::string& container_dir, const std::string& id);
 
 // The paths Docker masks and makes read-only by default (exposed for tests).
 const std::vector<std::string>& docker_masked_paths();

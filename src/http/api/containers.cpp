@@ -9,6 +9,7 @@
 
 #include "base/json.hpp"
 #include "base/time.hpp"
+#include "drivers/logs/json_file.hpp"
 #include "drivers/storage/storage_driver.hpp"
 #include "graph/containers.hpp"
 #include "graph/images.hpp"
@@ -514,6 +515,15 @@ void wait_container(ApiContext& ctx, Exchange& ex) {
     new WaitStream(ctx, ex, c->id, wc);
 }
 
+// One chunk of output as Docker frames it: stdcopy [stream,0,0,0,BE32 size] without a tty.
+std::string frame(int stream, std::string_view data, bool tty) {
+    if (tty) return std::string(data);
+    char h[8] = {char(stream), 0, 0, 0};
+    uint32_t n = uint32_t(data.size());
+    h[4] = char(n >> 24), h[5] = char(n >> 16), h[6] = char(n >> 8), h[7] = char(n);
+    return std::string(h, 8) + std::string(data);
+}
+
 // POST /containers/{id}/attach: the hijacked stream carries the container's output, in
 // stdcopy frames ([stream, 0, 0, 0, size BE32] + bytes) without a tty, raw with one.
 class AttachStream final : public jobs::OutputListener, public RawSink {
@@ -532,12 +542,8 @@ public:
             ex_->write(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
             return;
         }
-        char h[8] = {char(stream), 0, 0, 0};
-        uint32_t n = uint32_t(data.size());
-        h[4] = char(n >> 24), h[5] = char(n >> 16), h[6] = char(n >> 8), h[7] = char(n);
-        std::string frame(h, 8);
-        frame.append(reinterpret_cast<const char*>(data.data()), data.size());
-        ex_->write(frame);
+        ex_->write(frame(stream, std::string_view(reinterpret_cast<const char*>(data.data()),
+                                                  data.size()), false));
     }
     void on_end() override {
         Exchange* ex = ex_;
@@ -569,6 +575,85 @@ private:
     bool tty_, stdout_, stderr_;
 };
 
+// GET /containers/{id}/logs: the json-file log (filtered by stream, since, until, tail, with
+// timestamps when asked), then, with follow, what the running container writes next.
+class LogsStream final : public jobs::OutputListener {
+public:
+    LogsStream(ApiContext& ctx, Exchange& ex, std::string id, bool tty, bool out, bool err,
+               bool timestamps)
+        : ctx_(ctx), ex_(&ex), id_(std::move(id)), tty_(tty), out_(out), err_(err),
+          timestamps_(timestamps) {
+        ex.observe({this, &LogsStream::on_aborted, nullptr, nullptr});
+    }
+    void send(int stream, std::string_view text, int64_t time_ns) {
+        if (!ex_ || (stream == 1 && !out_) || (stream == 2 && !err_)) return;
+        std::string line = timestamps_ ? rfc3339_nano(time_ns) + " " + std::string(text)
+                                       : std::string(text);
+        ex_->write(frame(stream, line, tty_));
+    }
+    void follow() { ctx_.engine->listen(id_, this); }
+    void on_output(int stream, std::span<const std::byte> data) override {
+        send(stream, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()),
+             wall_clock_ns());
+    }
+    void on_end() override { finish(); }
+    void finish() {
+        Exchange* ex = ex_;
+        ex_ = nullptr;
+        delete this;
+        if (ex) ex->end();
+    }
+
+private:
+    static void on_aborted(void* self) {
+        auto* l = static_cast<LogsStream*>(self);
+        l->ex_ = nullptr;
+        l->ctx_.engine->unlisten(l->id_, l);
+        delete l;
+    }
+    ApiContext& ctx_;
+    Exchange* ex_;
+    std::string id_;
+    bool tty_, out_, err_, timestamps_;
+};
+
+void container_logs(ApiContext& ctx, Exchange& ex) {
+    const Request& req = ex.request();
+    auto c = ctx.containers->get(req.params[0]);
+    if (!c) return ex.respond_error(c.error());
+    bool out = req.query_bool("stdout"), err = req.query_bool("stderr");
+    if (!out && !err)
+        return ex.respond_error(Error::invalid("Bad parameters: you must choose at least one stream"));
+    int64_t now = wall_clock_ns();
+    int64_t since = 0, until = INT64_MAX;
+    if (auto v = req.query_value("since"); v && !v->empty() && *v != "0")
+        since = parse_docker_time(*v, now).value_or(0);
+    if (auto v = req.query_value("until"); v && !v->empty() && *v != "0")
+        until = parse_docker_time(*v, now).value_or(INT64_MAX);
+    std::string tail = req.query_value("tail").value_or("all");
+    std::vector<drivers::LogEntry> entries;
+    auto r = drivers::read_json_log(ctx.engine->log_path(c->id), [&](const drivers::LogEntry& e) {
+        if (e.time_ns < since || e.time_ns > until) return;
+        if ((e.stream == 1 && !out) || (e.stream == 2 && !err)) return;
+        entries.push_back(e);
+    });
+    if (!r) return ex.respond_error(r.error());
+    size_t first = 0;
+    if (tail != "all" && !tail.empty()) {
+        size_t n = size_t(std::max(0LL, std::atoll(tail.c_str())));
+        if (n < entries.size()) first = entries.size() - n;
+    }
+    bool tty = c->config_json.find("\"Tty\":true") != std::string::npos;
+    ex.begin_stream(200, tty ? "application/vnd.docker.raw-stream"
+                             : "application/vnd.docker.multiplexed-stream");
+    auto* s = new LogsStream(ctx, ex, c->id, tty, out, err, req.query_bool("timestamps"));
+    for (size_t i = first; i < entries.size(); ++i)
+        s->send(entries[i].stream, entries[i].text, entries[i].time_ns);
+    if (req.query_bool("follow") && ctx.engine->running(c->id) && until == INT64_MAX)
+        s->follow();
+    else s->finish();
+}
+
 void attach_container(ApiContext& ctx, Exchange& ex) {
     const Request& req = ex.request();
     auto c = ctx.containers->get(req.params[0]);
@@ -588,6 +673,7 @@ void register_container_routes(Router& router, ApiContext& ctx) {
     router.add("POST", "/containers/{id}/wait", [&ctx](Exchange& ex) { wait_container(ctx, ex); });
     router.add("POST", "/containers/{id}/attach", [&ctx](Exchange& ex) { attach_container(ctx, ex); });
     router.add("POST", "/containers/{id}/kill", [&ctx](Exchange& ex) { kill_container(ctx, ex); });
+    router.add("GET", "/containers/{id}/logs", [&ctx](Exchange& ex) { container_logs(ctx, ex); });
     router.add("POST", "/containers/{id}/stop", [&ctx](Exchange& ex) { stop_container(ctx, ex); });
     router.add("POST", "/containers/{id}/restart",
                [&ctx](Exchange& ex) { restart_container(ctx, ex); });
