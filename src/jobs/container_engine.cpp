@@ -360,6 +360,25 @@ std::string ContainerEngine::log_path(const std::string& id) const {
     return storage_.container_dir(id) + "/" + id + "-json.log";
 }
 
+Result<> ContainerEngine::pause(const std::string& ref, bool frozen) {
+    auto rec = containers_.get(ref);
+    if (!rec) return fail(rec.error());
+    auto it = running_.find(rec->id);
+    if (it == running_.end() || !it->second->proc || it->second->proc->reaped())
+        return fail(Error::conflict("Container " + rec->id + " is not running"));
+    Running& r = *it->second;
+    bool paused = r.record.state == "paused";
+    if (frozen && paused) return fail(Error::conflict("Container " + rec->id + " is already paused"));
+    if (!frozen && !paused) return fail(Error::conflict("Container " + rec->id + " is not paused"));
+    kernel::Cgroup* cg = r.proc->cgroup();
+    if (!cg) return fail(Error::make(ErrorKind::not_implemented, "pause needs the cgroup freezer"));
+    if (auto f = frozen ? cg->freeze() : cg->thaw(); !f) return f;
+    r.record.state = frozen ? "paused" : "running";
+    (void)containers_.update_state(r.record);
+    publish(frozen ? "pause" : "unpause", r.id, {{"name", r.record.name}});
+    return {};
+}
+
 void ContainerEngine::resume_output(const std::string& id) {
     auto it = running_.find(id);
     if (it == running_.end() || !it->second->proc) return;
@@ -373,7 +392,15 @@ Result<> ContainerEngine::signal(const std::string& id, int signo) {
     // Reaped but still draining its output counts as stopped, as Docker sees it.
     if (it == running_.end() || !it->second->proc || it->second->proc->reaped())
         return fail(Error::conflict("Container " + id + " is not running"));
-    return it->second->proc->signal(signo);
+    Running& r = *it->second;
+    auto sent = r.proc->signal(signo);
+    // A frozen process takes a signal only once thawed: a kill unpauses, as with Docker.
+    if (sent && r.record.state == "paused" && (signo == SIGKILL || signo == SIGTERM)) {
+        if (kernel::Cgroup* cg = r.proc->cgroup()) (void)cg->thaw();
+        r.record.state = "running";
+        (void)containers_.update_state(r.record);
+    }
+    return sent;
 }
 
 Result<> ContainerEngine::remove_stopped(const std::string& id) {

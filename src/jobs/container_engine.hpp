@@ -69,6 +69,8 @@ public:
     // `done` runs then.
     void remove(const std::string& id, bool force, std::function<void(Result<>)> done);
     Result<> signal(const std::string& id, int signo);
+    // docker pause / unpause: the cgroup freezer.
+    Result<> pause(const std::string& ref, bool frozen);
     // docker stop: `signo` (the container's StopSignal, else SIGTERM), then SIGKILL after
     // `timeout_s` (-1: wait forever). 304 when not running; `done` once it has exited.
     void stop(const std::string& ref, int signo, int timeout_s, std::function<void(Result<>)> done);

@@ -213,3 +213,19 @@ TEST_F(ContainersTest, logs_replay_the_json_file_log_and_follow_a_running_contai
     ASSERT_EQ(d("rm logged ticker").exit_code, 0);
     EXPECT_EQ(run_command("ls " + daemon.data_root() + "/containers | wc -l").output, "0\n");
 }
+
+TEST_F(ContainersTest, pause_freezes_and_unpause_thaws_and_kill_still_works) {
+    ASSERT_EQ(d("run -d --name frozen busybox sh -c 'while :; do sleep 0.1; done'").exit_code, 0);
+    ASSERT_EQ(d("pause frozen").exit_code, 0);
+    auto st = d("ps --format '{{.Status}}'");
+    EXPECT_TRUE(st.output.ends_with("(Paused)\n")) << st.output;
+    EXPECT_EQ(d("inspect frozen --format '{{.State.Status}}'").output, "paused\n");
+    auto twice = d("pause frozen");
+    EXPECT_NE(twice.exit_code, 0);
+    EXPECT_NE(twice.error.find("is already paused"), std::string::npos) << twice.error;
+    ASSERT_EQ(d("unpause frozen").exit_code, 0);
+    EXPECT_EQ(d("inspect frozen --format '{{.State.Status}}'").output, "running\n");
+    ASSERT_EQ(d("pause frozen").exit_code, 0);
+    ASSERT_EQ(d("rm -f frozen").exit_code, 0);  // a kill thaws it first
+    EXPECT_EQ(d("ps -aq").output, "");
+}

@@ -282,6 +282,7 @@ std::string human_duration(int64_t ns) {
 std::string status_text(const graph::ContainerRecord& c) {
     int64_t now = wall_clock_ns();
     if (c.state == "running") return "Up " + human_duration(now - c.started_ns);
+    if (c.state == "paused") return "Up " + human_duration(now - c.started_ns) + " (Paused)";
     if (c.state == "exited")
         return "Exited (" + std::to_string(c.exit_code) + ") " +
                human_duration(now - c.finished_ns) + " ago";
@@ -674,6 +675,13 @@ void register_container_routes(Router& router, ApiContext& ctx) {
     router.add("POST", "/containers/{id}/attach", [&ctx](Exchange& ex) { attach_container(ctx, ex); });
     router.add("POST", "/containers/{id}/kill", [&ctx](Exchange& ex) { kill_container(ctx, ex); });
     router.add("GET", "/containers/{id}/logs", [&ctx](Exchange& ex) { container_logs(ctx, ex); });
+    for (bool frozen : {true, false})
+        router.add("POST", frozen ? "/containers/{id}/pause" : "/containers/{id}/unpause",
+                   [&ctx, frozen](Exchange& ex) {
+                       if (auto r = ctx.engine->pause(ex.request().params[0], frozen); !r)
+                           return ex.respond_error(r.error());
+                       ex.respond_empty(204);
+                   });
     router.add("POST", "/containers/{id}/stop", [&ctx](Exchange& ex) { stop_container(ctx, ex); });
     router.add("POST", "/containers/{id}/restart",
                [&ctx](Exchange& ex) { restart_container(ctx, ex); });
