@@ -130,6 +130,23 @@ Result<> ContainerStore::update_state(const ContainerRecord& c) {
     return {};
 }
 
+Result<> ContainerStore::rename(std::string_view id, const std::string& name) {
+    auto holder = query("WHERE name = ?1", name);
+    if (!holder) return fail(holder.error());
+    if (!holder->empty())
+        return fail(Error::conflict("Conflict. The container name \"/" + name +
+                                    "\" is already in use by container \"" + holder->front().id +
+                                    "\". You have to remove (or rename) that container to be able "
+                                    "to reuse that name."));
+    Stmt st;
+    if (auto r = prepare(store_.db(), "UPDATE containers SET name = ?2 WHERE id = ?1", st); !r)
+        return r;
+    bind(st.s, 1, id);
+    bind(st.s, 2, name);
+    if (sqlite3_step(st.s) != SQLITE_DONE) return fail(db_error(store_.db(), "rename container"));
+    return {};
+}
+
 Result<> ContainerStore::remove(std::string_view id) {
     Stmt st;
     if (auto r = prepare(store_.db(), "DELETE FROM containers WHERE id = ?1", st); !r) return r;

@@ -38,6 +38,8 @@ public:
     Result<std::vector<ContainerRecord>> list();
     Result<> update_state(const ContainerRecord& c);
     Result<> remove(std::string_view id);
+    // 409 when the name is taken, as insert.
+    Result<> rename(std::string_view id, const std::string& name);
     // Whether `name` is free.
     Result<bool> name_free(std::string_view name);
 

@@ -229,3 +229,15 @@ TEST_F(ContainersTest, pause_freezes_and_unpause_thaws_and_kill_still_works) {
     ASSERT_EQ(d("rm -f frozen").exit_code, 0);  // a kill thaws it first
     EXPECT_EQ(d("ps -aq").output, "");
 }
+
+TEST_F(ContainersTest, rename_moves_the_name_and_refuses_a_taken_one) {
+    ASSERT_EQ(d("create --name first busybox").exit_code, 0);
+    ASSERT_EQ(d("create --name second busybox").exit_code, 0);
+    ASSERT_EQ(d("rename first renamed").exit_code, 0);
+    EXPECT_EQ(d("inspect renamed --format '{{.Name}}'").output, "/renamed\n");
+    auto taken = d("rename renamed second");
+    EXPECT_NE(taken.exit_code, 0);
+    EXPECT_NE(taken.error.find("is already in use"), std::string::npos) << taken.error;
+    auto gone = d("inspect first");
+    EXPECT_NE(gone.exit_code, 0);
+}

@@ -400,6 +400,27 @@ void remove_container(ApiContext& ctx, Exchange& ex) {
                        [later](Result<> r) { answer(later, r); });
 }
 
+void rename_container(ApiContext& ctx, Exchange& ex) {
+    auto c = ctx.containers->get(ex.request().params[0]);
+    if (!c) return ex.respond_error(c.error());
+    std::string name = ex.request().query_value("name").value_or("");
+    if (name.starts_with('/')) name.erase(0, 1);
+    if (!valid_name(name))
+        return ex.respond_error(Error::invalid("Invalid container name (" + name +
+                                               "), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"));
+    if (name == c->name)
+        return ex.respond_error(Error::invalid("Renaming a container with the same name as its "
+                                               "current name"));
+    if (auto r = ctx.containers->rename(c->id, name); !r) return ex.respond_error(r.error());
+    jobs::Event e;
+    e.type = "container";
+    e.action = "rename";
+    e.actor_id = c->id;
+    e.attributes = {{"name", name}, {"oldName", "/" + c->name}};
+    ctx.events->publish(std::move(e));
+    ex.respond_empty(204);
+}
+
 void start_container(ApiContext& ctx, Exchange& ex) {
     auto* later = reply_later(ex);
     ctx.engine->start(ex.request().params[0], [later](Result<> r) { answer(later, r); });
@@ -675,6 +696,7 @@ void register_container_routes(Router& router, ApiContext& ctx) {
     router.add("POST", "/containers/{id}/attach", [&ctx](Exchange& ex) { attach_container(ctx, ex); });
     router.add("POST", "/containers/{id}/kill", [&ctx](Exchange& ex) { kill_container(ctx, ex); });
     router.add("GET", "/containers/{id}/logs", [&ctx](Exchange& ex) { container_logs(ctx, ex); });
+    router.add("POST", "/containers/{id}/rename", [&ctx](Exchange& ex) { rename_container(ctx, ex); });
     for (bool frozen : {true, false})
         router.add("POST", frozen ? "/containers/{id}/pause" : "/containers/{id}/unpause",
                    [&ctx, frozen](Exchange& ex) {
