@@ -199,7 +199,12 @@ ContainerEngine::ContainerEngine(loop::Loop& loop, drivers::ExecDriver& driver,
 ContainerEngine::~ContainerEngine() = default;
 
 void ContainerEngine::on_reap(loop::Completion& c) {
-    static_cast<ContainerEngine*>(c.context)->dead_.clear();
+    auto* e = static_cast<ContainerEngine*>(c.context);
+    // A container whose stdin write is still being cancelled waits for the next tick.
+    std::erase_if(e->dead_, [](const std::unique_ptr<Running>& r) {
+        return !r->proc || !r->proc->busy();
+    });
+    if (!e->dead_.empty()) e->loop_.post(e->reap_);
 }
 
 void ContainerEngine::publish(const std::string& action, const std::string& id,
@@ -260,6 +265,11 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         return failed(proc.error());
     }
     r->proc = std::move(*proc);
+    if (auto in = pending_stdin_.extract(rec->id); !in.empty()) {
+        if (!in.mapped().data.empty())
+            r->proc->write_stdin(std::as_bytes(std::span(in.mapped().data)));
+        if (in.mapped().closed) r->proc->close_stdin();
+    }
     if (auto p = pending_listeners_.find(rec->id); p != pending_listeners_.end()) {
         r->listeners = std::move(p->second);
         pending_listeners_.erase(p);
@@ -293,6 +303,8 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     r.record.pid = 0;
     (void)containers_.update_state(r.record);
     (void)storage_.unmount(id);
+    if (r.proc) r.proc->abandon_stdin();
+    pending_stdin_.erase(id);
     if (r.log) (void)r.log->flush();
     for (OutputListener* l : std::vector<OutputListener*>(r.listeners)) l->on_end();
     r.listeners.clear();
@@ -379,6 +391,25 @@ Result<> ContainerEngine::pause(const std::string& ref, bool frozen) {
     return {};
 }
 
+void ContainerEngine::write_stdin(const std::string& id, std::span<const std::byte> data) {
+    auto it = running_.find(id);
+    if (it == running_.end()) {
+        auto& p = pending_stdin_[id];
+        if (!p.closed) p.data.append(reinterpret_cast<const char*>(data.data()), data.size());
+        return;
+    }
+    if (it->second->proc && !it->second->proc->reaped()) it->second->proc->write_stdin(data);
+}
+
+void ContainerEngine::close_stdin(const std::string& id) {
+    auto it = running_.find(id);
+    if (it == running_.end()) {
+        pending_stdin_[id].closed = true;
+        return;
+    }
+    if (it->second->proc) it->second->proc->close_stdin();
+}
+
 void ContainerEngine::resume_output(const std::string& id) {
     auto it = running_.find(id);
     if (it == running_.end() || !it->second->proc) return;
@@ -407,6 +438,7 @@ Result<> ContainerEngine::remove_stopped(const std::string& id) {
     auto rec = containers_.get(id);
     if (!rec) return fail(rec.error());
     end_pending_listeners(id);
+    pending_stdin_.erase(id);
     if (auto r = drivers::remove_container_files(storage_.container_dir(id), id); !r) return r;
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
     if (auto r = containers_.remove(id); !r) return fail(r.error());

@@ -60,6 +60,11 @@ public:
     void unlisten(const std::string& id, OutputListener* l);
     // A saturated listener caught up: read the container's output again.
     void resume_output(const std::string& id);
+    // An attached client's input for the container's stdin (OpenStdin). Input that comes
+    // before the start (docker run -i attaches first) is held and written at start.
+    void write_stdin(const std::string& id, std::span<const std::byte> data);
+    // The end of the input (StdinOnce and the client half-closed): the process reads EOF.
+    void close_stdin(const std::string& id);
     bool running(const std::string& id) const { return running_.contains(id); }
     bool tty(const std::string& id) const;
     // The json-file log of a container.
@@ -109,6 +114,11 @@ private:
     std::map<uint64_t, Waiter> waiters_;
     // Attached before start (docker run attaches, then starts): moved in at start.
     std::map<std::string, std::vector<OutputListener*>> pending_listeners_;
+    struct PendingStdin {
+        std::string data;
+        bool closed = false;
+    };
+    std::map<std::string, PendingStdin> pending_stdin_;
     uint64_t next_token_ = 1;
     std::function<void()> shutdown_done_;
 };

@@ -241,3 +241,34 @@ TEST_F(ContainersTest, rename_moves_the_name_and_refuses_a_taken_one) {
     auto gone = d("inspect first");
     EXPECT_NE(gone.exit_code, 0);
 }
+
+TEST_F(ContainersTest, run_i_carries_stdin_to_the_container_and_its_end_as_eof) {
+    // StdinOnce: the client's end of input closes the container's stdin, so cat exits.
+    auto r = docker(daemon, "run -i --rm busybox sh -c 'cat; echo done' < /etc/os-release");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_EQ(r.output, run_command("cat /etc/os-release").output + "done\n");
+    // More input than a pipe holds arrives whole, in order.
+    std::string path = daemon.dir() + "/stdin.bin";
+    ASSERT_EQ(run_command("head -c 3000000 /dev/urandom > " + path).exit_code, 0);
+    auto sum = docker(daemon, "run -i --rm busybox busybox md5sum < " + path);
+    ASSERT_EQ(sum.exit_code, 0) << sum.error;
+    EXPECT_EQ(sum.output.substr(0, 32), run_command("md5sum < " + path).output.substr(0, 32));
+}
+
+TEST_F(ContainersTest, without_i_the_container_reads_no_input) {
+    auto r = docker(daemon, "run --rm busybox sh -c 'cat; echo eof' < /etc/os-release");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_EQ(r.output, "eof\n");
+}
+
+TEST_F(ContainersTest, input_the_container_never_reads_is_dropped_when_it_exits) {
+    std::string path = daemon.dir() + "/unread.bin";
+    ASSERT_EQ(run_command("head -c 8000000 /dev/zero > " + path).exit_code, 0);
+    auto r = docker(daemon, "run -i --rm busybox sh -c 'sleep 0.2; exit 4' < " + path);
+    EXPECT_EQ(r.exit_code, 4) << r.error;
+    EXPECT_EQ(d("ps -aq").output, "");
+    // The daemon is whole and serves the next one.
+    auto next = docker(daemon, "run -i --rm busybox cat < /etc/hostname");
+    ASSERT_EQ(next.exit_code, 0) << next.error;
+    EXPECT_EQ(next.output, run_command("cat /etc/hostname").output);
+}

@@ -140,13 +140,61 @@ Result<std::unique_ptr<Container>> ExecDriver::start(const ContainerSpec& spec,
 }
 
 void Container::close_stdin() {
+    stdin_close_pending_ = true;
+    if (!stdin_c_.in_flight() && stdin_queue_.empty()) end_stdin_now();
+}
+
+void Container::end_stdin_now() {
+    stdin_close_pending_ = false;
     if (tty_) {
         // A tty has no half-close: the line discipline's EOF character ends the input.
-        char eot = 4;
-        [[maybe_unused]] auto n = write(tty_.get(), &eot, 1);
+        stdin_queue_ = "\x04";
+        pump_stdin();
         return;
     }
     stdin_.reset();
+}
+
+void Container::abandon_stdin() {
+    stdin_queue_.clear();
+    stdin_close_pending_ = false;
+    if (stdin_c_.in_flight()) driver_->loop_.cancel(stdin_c_);
+}
+
+bool Container::busy() const {
+    return report_c_.in_flight() || exit_c_.in_flight() || stdout_c_.in_flight() ||
+           stderr_c_.in_flight() || stdin_c_.in_flight();
+}
+
+void Container::write_stdin(std::span<const std::byte> data) {
+    if (stdin_fd() < 0) return;
+    stdin_queue_.append(reinterpret_cast<const char*>(data.data()), data.size());
+    pump_stdin();
+}
+
+void Container::pump_stdin() {
+    if (stdin_c_.in_flight() || stdin_queue_.empty() || stdin_fd() < 0) return;
+    stdin_sending_.swap(stdin_queue_);
+    stdin_queue_.clear();
+    stdin_c_.context = this;
+    stdin_c_.callback = &Container::on_stdin_written;
+    driver_->loop_.write(stdin_c_, stdin_fd(),
+                         std::as_bytes(std::span(stdin_sending_.data(), stdin_sending_.size())));
+}
+
+void Container::on_stdin_written(loop::Completion& comp) {
+    auto* c = static_cast<Container*>(comp.context);
+    if (comp.result < 0) {
+        // The container closed its stdin or exited: what is left has nowhere to go.
+        c->stdin_queue_.clear();
+        c->stdin_sending_.clear();
+        return;
+    }
+    c->stdin_sending_.erase(0, size_t(comp.result));
+    if (!c->stdin_sending_.empty()) c->stdin_queue_.insert(0, c->stdin_sending_);
+    c->stdin_sending_.clear();
+    if (!c->stdin_queue_.empty()) return c->pump_stdin();
+    if (c->stdin_close_pending_) c->end_stdin_now();
 }
 
 Result<> Container::resize(unsigned short rows, unsigned short cols) {
@@ -208,8 +256,7 @@ void Container::output(loop::Completion& comp, int stream, kernel::UniqueFd& fd,
 
 Container::~Container() {
     // Dropped while running: the ChildProcess guard kills and reaps; the cgroup guard removes.
-    if (report_c_.in_flight() || exit_c_.in_flight() || stdout_c_.in_flight() ||
-        stderr_c_.in_flight()) {
+    if (busy()) {
         // The loop still holds our completions; this is a bug in the owner.
         std::abort();
     }

@@ -68,7 +68,15 @@ public:
     // Where the caller writes the container's stdin (a pipe, or the tty master); -1 if none.
     int stdin_fd() const { return tty_ ? tty_.get() : stdin_.get(); }
     // The end of stdin (StdinOnce, or the client's half-close); for a tty, sends EOF (^D).
+    // Waits for queued input to be written first.
     void close_stdin();
+    // Input for the container, written through the ring in order (never blocking the loop).
+    void write_stdin(std::span<const std::byte> data);
+    // The process is gone: drops queued input and cancels a write still in the ring (a
+    // grandchild may hold the pipe open without reading it).
+    void abandon_stdin();
+    // Operations of this container still in the ring: it must not be freed before they end.
+    bool busy() const;
     Result<> resize(unsigned short rows, unsigned short cols);
     // Back-pressure from slow readers: while paused, the pipes (or tty) are not read, so a
     // container that writes faster than its clients take blocks in write(2), as with Docker.
@@ -80,6 +88,9 @@ private:
     Container() = default;
     static void on_report(loop::Completion& c);
     static void on_exit(loop::Completion& c);
+    static void on_stdin_written(loop::Completion& c);
+    void pump_stdin();
+    void end_stdin_now();
     static void on_stdout(loop::Completion& c);
     static void on_stderr(loop::Completion& c);
     void output(loop::Completion& c, int stream, kernel::UniqueFd& fd, bool& eof);
@@ -110,7 +121,9 @@ private:
     Error exec_error_;
     kernel::ChildReport report_buf_{};
     siginfo_t exit_info_{};
-    loop::Completion report_c_, exit_c_, stdout_c_, stderr_c_;
+    loop::Completion report_c_, exit_c_, stdout_c_, stderr_c_, stdin_c_;
+    std::string stdin_queue_, stdin_sending_;
+    bool stdin_close_pending_ = false;
 };
 
 // Spawn mode: vfork by default. Measured with spawn_bench (README): equal or faster with a

@@ -550,8 +550,10 @@ std::string frame(int stream, std::string_view data, bool tty) {
 // stdcopy frames ([stream, 0, 0, 0, size BE32] + bytes) without a tty, raw with one.
 class AttachStream final : public jobs::OutputListener, public RawSink {
 public:
-    AttachStream(ApiContext& ctx, Exchange& ex, std::string id, bool tty, bool out, bool err)
-        : ctx_(ctx), ex_(&ex), id_(std::move(id)), tty_(tty), stdout_(out), stderr_(err) {
+    AttachStream(ApiContext& ctx, Exchange& ex, std::string id, bool tty, bool out, bool err,
+                 bool in, bool stdin_once)
+        : ctx_(ctx), ex_(&ex), id_(std::move(id)), tty_(tty), stdout_(out), stderr_(err),
+          stdin_(in), stdin_once_(stdin_once) {
         ex.observe({this, &AttachStream::on_aborted, nullptr, &AttachStream::on_drained});
         ex.hijack(tty ? "application/vnd.docker.raw-stream"
                       : "application/vnd.docker.multiplexed-stream",
@@ -574,9 +576,19 @@ public:
         if (ex) ex->end();
     }
     bool saturated() const override { return ex_ && ex_->buffered() > attach_buffer_bytes_max; }
-    // Stdin is not carried yet (docker run -i comes with the lifecycle issue's attach work).
-    void on_data(std::span<const std::byte>) override {}
-    void on_eof() override {}
+    // The client's input goes to the container's stdin (when attached with stdin=1 to a
+    // container with OpenStdin; otherwise it is dropped, as dockerd does).
+    void on_data(std::span<const std::byte> data) override {
+        if (stdin_) ctx_.engine->write_stdin(id_, data);
+    }
+    // The client's input ended. As dockerd: with StdinOnce (docker run -i) and no tty the
+    // container's stdin is closed and the output keeps coming; otherwise this attach ends.
+    void on_eof() override {
+        if (!stdin_) return;
+        if (stdin_once_ && !tty_) return ctx_.engine->close_stdin(id_);
+        ctx_.engine->unlisten(id_, this);
+        on_end();
+    }
 
 private:
     static void on_aborted(void* self) {
@@ -594,7 +606,7 @@ private:
     ApiContext& ctx_;
     Exchange* ex_;
     std::string id_;
-    bool tty_, stdout_, stderr_;
+    bool tty_, stdout_, stderr_, stdin_, stdin_once_;
 };
 
 // GET /containers/{id}/logs: the json-file log (filtered by stream, since, until, tail, with
@@ -681,7 +693,10 @@ void attach_container(ApiContext& ctx, Exchange& ex) {
     auto c = ctx.containers->get(req.params[0]);
     if (!c) return ex.respond_error(c.error());
     bool tty = c->config_json.find("\"Tty\":true") != std::string::npos;
-    new AttachStream(ctx, ex, c->id, tty, req.query_bool("stdout"), req.query_bool("stderr"));
+    bool open_stdin = c->config_json.find("\"OpenStdin\":true") != std::string::npos;
+    bool stdin_once = c->config_json.find("\"StdinOnce\":true") != std::string::npos;
+    new AttachStream(ctx, ex, c->id, tty, req.query_bool("stdout"), req.query_bool("stderr"),
+                     open_stdin && req.query_bool("stdin"), stdin_once);
 }
 
 }  // namespace
