@@ -272,3 +272,19 @@ TEST_F(ContainersTest, input_the_container_never_reads_is_dropped_when_it_exits)
     ASSERT_EQ(next.exit_code, 0) << next.error;
     EXPECT_EQ(next.output, run_command("cat /etc/hostname").output);
 }
+
+TEST_F(ContainersTest, run_t_gives_the_container_a_tty_and_it_answers_typed_input) {
+    // `script` gives the CLI a terminal, as a user's shell would.
+    auto t = run_command("DOCKER_HOST=unix://" + daemon.socket_path() +
+                         " script -qc \"docker run --rm -t busybox sh -c 'tty; echo hi'\" /dev/null"
+                         " </dev/null");
+    ASSERT_EQ(t.exit_code, 0) << t.error;
+    // Raw stream, no stdcopy frames; the tty's line discipline turns \n into \r\n.
+    EXPECT_EQ(t.output, "/dev/pts/0\r\r\nhi\r\r\n");
+    auto it = run_command("(sleep 1; echo typed; sleep 1) | DOCKER_HOST=unix://" +
+                          daemon.socket_path() +
+                          " script -qc \"docker run --rm -it busybox sh -c 'read x; echo got \\$x'\""
+                          " /dev/null");
+    ASSERT_EQ(it.exit_code, 0) << it.error;
+    EXPECT_NE(it.output.find("got typed\r\n"), std::string::npos) << it.output;
+}
