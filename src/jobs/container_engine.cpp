@@ -372,6 +372,13 @@ std::string ContainerEngine::log_path(const std::string& id) const {
     return storage_.container_dir(id) + "/" + id + "-json.log";
 }
 
+Result<> ContainerEngine::resize(const std::string& id, unsigned short rows, unsigned short cols) {
+    auto it = running_.find(id);
+    if (it == running_.end() || !it->second->proc || it->second->proc->reaped())
+        return fail(Error::conflict("Container " + id + " is not running"));
+    return it->second->proc->resize(rows, cols);
+}
+
 Result<> ContainerEngine::pause(const std::string& ref, bool frozen) {
     auto rec = containers_.get(ref);
     if (!rec) return fail(rec.error());

@@ -74,6 +74,8 @@ public:
     // `done` runs then.
     void remove(const std::string& id, bool force, std::function<void(Result<>)> done);
     Result<> signal(const std::string& id, int signo);
+    // POST /containers/{id}/resize: the tty's window size (409 when not running or no tty).
+    Result<> resize(const std::string& id, unsigned short rows, unsigned short cols);
     // docker pause / unpause: the cgroup freezer.
     Result<> pause(const std::string& ref, bool frozen);
     // docker stop: `signo` (the container's StopSignal, else SIGTERM), then SIGKILL after

@@ -288,3 +288,21 @@ TEST_F(ContainersTest, run_t_gives_the_container_a_tty_and_it_answers_typed_inpu
     ASSERT_EQ(it.exit_code, 0) << it.error;
     EXPECT_NE(it.output.find("got typed\r\n"), std::string::npos) << it.output;
 }
+
+TEST_F(ContainersTest, resize_sets_the_tty_window_and_is_refused_without_one) {
+    auto r = d("run -dt --name win busybox sh -c 'sleep 0.5; stty size'");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    auto ok = http_request(daemon.socket_path(), "POST", "/containers/win/resize?h=40&w=100");
+    EXPECT_EQ(ok.status, 200) << ok.body;
+    ASSERT_EQ(d("wait win").output, "0\n");
+    EXPECT_EQ(d("logs win").output, "40 100\r\n");
+    // Not running: Docker's 409.
+    auto stopped = http_request(daemon.socket_path(), "POST", "/containers/win/resize?h=1&w=1");
+    EXPECT_EQ(stopped.status, 409) << stopped.body;
+    auto bad = http_request(daemon.socket_path(), "POST", "/containers/win/resize?h=x&w=1");
+    EXPECT_EQ(bad.status, 400) << bad.body;
+    ASSERT_EQ(d("run -d --name notty busybox sleep 30").exit_code, 0);
+    auto notty = http_request(daemon.socket_path(), "POST", "/containers/notty/resize?h=5&w=5");
+    EXPECT_EQ(notty.status, 409) << notty.body;
+    EXPECT_EQ(d("rm -f notty").exit_code, 0);
+}

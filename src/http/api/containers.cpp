@@ -454,6 +454,29 @@ void kill_container(ApiContext& ctx, Exchange& ex) {
     ex.respond_empty(204);
 }
 
+// POST /containers/{id}/resize?h=&w=: the tty's window size (docker run -t sends it at start
+// and on every SIGWINCH).
+void resize_container(ApiContext& ctx, Exchange& ex) {
+    const Request& req = ex.request();
+    auto c = ctx.containers->get(req.params[0]);
+    if (!c) return ex.respond_error(c.error());
+    auto dimension = [&](const char* key) -> std::optional<unsigned short> {
+        std::string v = req.query_value(key).value_or("");
+        if (v.empty()) return 0;
+        unsigned long n = 0;
+        for (char ch : v) {
+            if (ch < '0' || ch > '9' || n > 65535) return std::nullopt;
+            n = n * 10 + unsigned(ch - '0');
+        }
+        if (n > 65535) return std::nullopt;
+        return static_cast<unsigned short>(n);
+    };
+    auto h = dimension("h"), w = dimension("w");
+    if (!h || !w) return ex.respond_error(Error::invalid("invalid tty size: h and w must be numbers from 0 to 65535"));
+    if (auto r = ctx.engine->resize(c->id, *h, *w); !r) return ex.respond_error(r.error());
+    ex.respond_empty(200);
+}
+
 // POST /containers/{id}/stop?t=&signal=: the StopSignal (the request's, the container's, else
 // SIGTERM), SIGKILL after t seconds (the container's StopTimeout, else 10).
 void stop_container(ApiContext& ctx, Exchange& ex) {
@@ -711,6 +734,7 @@ void register_container_routes(Router& router, ApiContext& ctx) {
     router.add("POST", "/containers/{id}/attach", [&ctx](Exchange& ex) { attach_container(ctx, ex); });
     router.add("POST", "/containers/{id}/kill", [&ctx](Exchange& ex) { kill_container(ctx, ex); });
     router.add("GET", "/containers/{id}/logs", [&ctx](Exchange& ex) { container_logs(ctx, ex); });
+    router.add("POST", "/containers/{id}/resize", [&ctx](Exchange& ex) { resize_container(ctx, ex); });
     router.add("POST", "/containers/{id}/rename", [&ctx](Exchange& ex) { rename_container(ctx, ex); });
     for (bool frozen : {true, false})
         router.add("POST", frozen ? "/containers/{id}/pause" : "/containers/{id}/unpause",
