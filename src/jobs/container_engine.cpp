@@ -454,6 +454,23 @@ Result<> ContainerEngine::remove_stopped(const std::string& id) {
     return {};
 }
 
+Result<ContainerEngine::Pruned> ContainerEngine::prune(
+    const std::function<bool(const graph::ContainerRecord&)>& selected) {
+    auto all = containers_.list();
+    if (!all) return fail(all.error());
+    Pruned out;
+    for (const auto& c : *all) {
+        if (running_.contains(c.id) || !selected(c)) continue;
+        uint64_t size = storage_.container_layer_size(c.id);
+        if (auto r = remove_stopped(c.id); !r) return fail(r.error());
+        notify(c.id, true, c.exit_code);
+        out.ids.push_back(c.id);
+        out.space_reclaimed += size;
+    }
+    publish("prune", "", {{"reclaimed", std::to_string(out.space_reclaimed)}});
+    return out;
+}
+
 void ContainerEngine::remove(const std::string& ref, bool force,
                              std::function<void(Result<>)> done) {
     auto rec = containers_.get(ref);

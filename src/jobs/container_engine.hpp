@@ -17,6 +17,7 @@
 #include "loop/loop.hpp"
 
 namespace berth::graph {
+struct ContainerRecord;
 class ContainerStore;
 class ImageStore;
 }
@@ -74,6 +75,12 @@ public:
     // `done` runs then.
     void remove(const std::string& id, bool force, std::function<void(Result<>)> done);
     Result<> signal(const std::string& id, int signo);
+    // docker container prune: removes every stopped container `keep` does not hold back.
+    struct Pruned {
+        std::vector<std::string> ids;
+        uint64_t space_reclaimed = 0;
+    };
+    Result<Pruned> prune(const std::function<bool(const graph::ContainerRecord&)>& selected);
     // POST /containers/{id}/resize: the tty's window size (409 when not running or no tty).
     Result<> resize(const std::string& id, unsigned short rows, unsigned short cols);
     // docker pause / unpause: the cgroup freezer.

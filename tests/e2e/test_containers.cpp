@@ -306,3 +306,26 @@ TEST_F(ContainersTest, resize_sets_the_tty_window_and_is_refused_without_one) {
     EXPECT_EQ(notty.status, 409) << notty.body;
     EXPECT_EQ(d("rm -f notty").exit_code, 0);
 }
+
+TEST_F(ContainersTest, container_prune_removes_stopped_ones_by_filter_and_counts_their_space) {
+    ASSERT_EQ(d("run --name big busybox sh -c 'head -c 300000 /dev/zero > /big'").exit_code, 0);
+    ASSERT_EQ(d("run --name kept --label keep=1 busybox true").exit_code, 0);
+    ASSERT_EQ(d("run -d --name live busybox sleep 30").exit_code, 0);
+    std::string big = d("inspect big --format '{{.Id}}'").output;
+    auto r = d("container prune -f --filter label!=keep");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_EQ(r.output.find("Deleted Containers:\n" + big), 0u) << r.output;
+    // 300000 bytes in /big, as the CLI prints them (base-1000 units).
+    EXPECT_NE(r.output.find("Total reclaimed space: 300kB"), std::string::npos) << r.output;
+    EXPECT_EQ(d("ps -a --format '{{.Names}}'").output, "live\nkept\n");
+    auto all = http_request(daemon.socket_path(), "POST", "/containers/prune");
+    EXPECT_EQ(all.status, 200);
+    EXPECT_NE(all.body.find("\"ContainersDeleted\":[\""), std::string::npos) << all.body;
+    EXPECT_EQ(d("ps -a --format '{{.Names}}'").output, "live\n");
+    auto none = http_request(daemon.socket_path(), "POST", "/containers/prune");
+    EXPECT_EQ(none.body, "{\"ContainersDeleted\":null,\"SpaceReclaimed\":0}") << none.body;
+    auto bad = http_request(daemon.socket_path(), "POST",
+                            "/containers/prune?filters=%7B%22nope%22%3A%5B%22x%22%5D%7D");
+    EXPECT_EQ(bad.status, 400) << bad.body;
+    EXPECT_EQ(d("rm -f live").exit_code, 0);
+}

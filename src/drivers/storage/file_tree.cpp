@@ -4,6 +4,7 @@
 #include "drivers/storage/file_tree.hpp"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -13,6 +14,7 @@
 
 #include <cstring>
 #include <map>
+#include <set>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -259,6 +261,26 @@ Result<void> remove_tree(const std::string& path) {
     if (::rmdir(path.c_str()) != 0 && errno != ENOENT)
         return fail(Error::last_sys("remove " + path));
     return {};
+}
+
+namespace {
+// nftw has no context argument; the walk runs on the one reactor thread.
+thread_local uint64_t walk_bytes = 0;
+thread_local std::set<std::pair<dev_t, ino_t>>* walk_links = nullptr;
+}  // namespace
+
+uint64_t tree_size(const std::string& path) {
+    std::set<std::pair<dev_t, ino_t>> links;
+    walk_bytes = 0;
+    walk_links = &links;
+    nftw(path.c_str(), [](const char*, const struct stat* st, int type, FTW*) {
+        if (type != FTW_F && type != FTW_SL) return 0;
+        if (st->st_nlink > 1 && !walk_links->insert({st->st_dev, st->st_ino}).second) return 0;
+        walk_bytes += uint64_t(st->st_size);
+        return 0;
+    }, 32, FTW_PHYS | FTW_MOUNT);
+    walk_links = nullptr;
+    return walk_bytes;
 }
 
 }  // namespace berth::drivers

@@ -3,6 +3,7 @@
 // directory fds (openat family), so path length and symlinks in the tree do not matter.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "base/error.hpp"
@@ -19,5 +20,9 @@ Result<void> copy_tree(const std::string& src, const std::string& dst);
 // root must fail loudly, not be emptied through): mountinfo first, then a device check on every
 // directory. A missing path is not an error.
 Result<void> remove_tree(const std::string& path);
+
+// The bytes of the files and symlinks in a tree, as `du --apparent-size` counts them: a hard
+// link once, nothing across a mount, symlinks not followed. 0 for a missing path.
+uint64_t tree_size(const std::string& path);
 
 }  // namespace berth::drivers

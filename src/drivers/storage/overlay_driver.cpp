@@ -193,6 +193,11 @@ Result<void> OverlayDriver::unmount(std::string_view id) {
     return kernel::detach_mount(container_dir(id) + "/rootfs");
 }
 
+uint64_t OverlayDriver::container_layer_size(std::string_view id) const {
+    if (!check_container_id(id)) return 0;
+    return tree_size(container_dir(id) + "/upper");
+}
+
 Result<void> OverlayDriver::remove_container_layer(std::string_view id) {
     if (auto r = unmount(id); !r) return r;
     return remove_container_pieces(id, {"rootfs", "upper", "work", "lower", "lower.tmp"});

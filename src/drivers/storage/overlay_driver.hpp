@@ -38,6 +38,7 @@ class OverlayDriver final : public StorageDriver {
     Result<std::string> mount(std::string_view id) override;
     Result<void> unmount(std::string_view id) override;
     Result<void> remove_container_layer(std::string_view id) override;
+    uint64_t container_layer_size(std::string_view id) const override;
     Result<StaleCleanup> cleanup_stale(const std::set<std::string>& keep) override;
 
     bool uses_lowerdir_append() const { return features_.lowerdir_append; }

@@ -64,6 +64,9 @@ class StorageDriver {
     // Unmounts if needed and removes the driver's pieces of containers/<id>/ (and the directory
     // itself when nothing else is left in it).
     virtual Result<void> remove_container_layer(std::string_view id) = 0;
+    // The bytes its removal gives back (docker container prune's SpaceReclaimed): overlay's
+    // upper dir, vfs's whole copied root.
+    virtual uint64_t container_layer_size(std::string_view id) const = 0;
     // Start-up after a crash: detaches mounts and removes storage of every container not in
     // `keep` (the IDs in the store), and the driver's own leftovers. Mounts of kept containers
     // stay: the engine unmounts those it finds not running.

@@ -65,6 +65,11 @@ Result<std::string> VfsDriver::mount(std::string_view id) {
     return rootfs;
 }
 
+uint64_t VfsDriver::container_layer_size(std::string_view id) const {
+    if (!check_container_id(id)) return 0;
+    return tree_size(container_dir(id) + "/rootfs");
+}
+
 Result<void> VfsDriver::remove_container_layer(std::string_view id) {
     return remove_container_pieces(id, {"rootfs", "rootfs.tmp"});
 }

@@ -17,6 +17,7 @@
 #include "http/exchange.hpp"
 #include "jobs/container_engine.hpp"
 #include "jobs/events.hpp"
+#include "jobs/filters.hpp"
 
 namespace berth::http {
 
@@ -454,6 +455,40 @@ void kill_container(ApiContext& ctx, Exchange& ex) {
     ex.respond_empty(204);
 }
 
+// POST /containers/prune?filters={"until":[…],"label":[…],"label!":[…]}
+void prune_containers(ApiContext& ctx, Exchange& ex) {
+    auto filters = jobs::Filters::parse(ex.request().query_value("filters").value_or(""),
+                                        {"until", "label", "label!"});
+    if (!filters) return ex.respond_error(filters.error());
+    std::optional<int64_t> until;
+    for (const std::string& u : filters->values("until")) {
+        auto t = parse_docker_time(u, wall_clock_ns());
+        if (!t) return ex.respond_error(Error::invalid("invalid filter 'until=" + u + "'"));
+        until = *t;
+    }
+    jobs::Filters f = *filters;
+    simdjson::dom::parser parser;
+    auto pruned = ctx.engine->prune([&](const graph::ContainerRecord& c) {
+        if (until && c.created_ns >= *until) return false;
+        std::map<std::string, std::string> labels;
+        simdjson::padded_string cfg(c.config_json);
+        element doc;
+        if (!parser.parse(cfg).get(doc)) labels = string_map(doc, "Labels");
+        return f.labels_match("label", labels) && f.labels_unmatch("label!", labels);
+    });
+    if (!pruned) return ex.respond_error(pruned.error());
+    JsonWriter w;
+    w.begin_object().key("ContainersDeleted");
+    if (pruned->ids.empty()) w.null();
+    else {
+        w.begin_array();
+        for (const auto& id : pruned->ids) w.value(id);
+        w.end_array();
+    }
+    w.field("SpaceReclaimed", pruned->space_reclaimed).end_object();
+    ex.respond_json(200, w.str());
+}
+
 // POST /containers/{id}/resize?h=&w=: the tty's window size (docker run -t sends it at start
 // and on every SIGWINCH).
 void resize_container(ApiContext& ctx, Exchange& ex) {
@@ -734,6 +769,7 @@ void register_container_routes(Router& router, ApiContext& ctx) {
     router.add("POST", "/containers/{id}/attach", [&ctx](Exchange& ex) { attach_container(ctx, ex); });
     router.add("POST", "/containers/{id}/kill", [&ctx](Exchange& ex) { kill_container(ctx, ex); });
     router.add("GET", "/containers/{id}/logs", [&ctx](Exchange& ex) { container_logs(ctx, ex); });
+    router.add("POST", "/containers/prune", [&ctx](Exchange& ex) { prune_containers(ctx, ex); });
     router.add("POST", "/containers/{id}/resize", [&ctx](Exchange& ex) { resize_container(ctx, ex); });
     router.add("POST", "/containers/{id}/rename", [&ctx](Exchange& ex) { rename_container(ctx, ex); });
     for (bool frozen : {true, false})
