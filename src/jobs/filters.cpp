@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include "base/time.hpp"
+
 namespace berth::jobs {
 
 Result<Filters> Filters::parse(std::string_view json, const std::set<std::string>& allowed) {
@@ -56,6 +58,16 @@ bool label_term_matches(const std::string& term, const std::map<std::string, std
     auto it = labels.find(term.substr(0, eq));
     if (it == labels.end()) return false;
     return eq == std::string::npos || it->second == term.substr(eq + 1);
+}
+
+Result<std::optional<int64_t>> Filters::time_value(const std::string& key, int64_t now_ns) const {
+    std::optional<int64_t> out;
+    for (const std::string& v : values(key)) {
+        auto t = parse_docker_time(v, now_ns);
+        if (!t) return fail(Error::invalid("invalid filter '" + key + "=" + v + "'"));
+        out = *t;
+    }
+    return out;
 }
 
 bool Filters::labels_match(const std::string& key,

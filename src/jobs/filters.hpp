@@ -3,7 +3,9 @@
 // "invalid filter 'x'". Shared by /events, /images/json, /images/prune and later listings.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -26,6 +28,9 @@ public:
     // No "k" / "k=v" term under `key` is present (the `label!` filter).
     bool labels_unmatch(const std::string& key,
                         const std::map<std::string, std::string>& labels) const;
+    // A time filter (`until`, as the prune endpoints take it: Unix seconds, RFC 3339 or a
+    // duration back from `now_ns`); nullopt when absent, Docker's 400 when unreadable.
+    Result<std::optional<int64_t>> time_value(const std::string& key, int64_t now_ns) const;
     const std::map<std::string, std::set<std::string>>& all() const { return terms_; }
 
 private:

@@ -1,6 +1,7 @@
 // cgroups for containers: the layout (which hierarchies, where), creating and removing
 // <parent>/<id> in each, membership, freeze, kill and the Docker rules for HostConfig limits.
 // Which file gets which value lives in cgroup_v1.cpp and cgroup_v2.cpp. Only plain file I/O.
+#include "kernel/files.hpp"
 #include "kernel/cgroup.hpp"
 
 #include <dirent.h>
@@ -211,11 +212,6 @@ Result<> remove_tree(const std::string& dir, int depth) {
     }
 }
 
-Result<> make_dir(const std::string& path) {
-    if (::mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) return {};
-    return fail(Error::last_sys("mkdir " + path));
-}
-
 }  // namespace
 
 // ---- CgroupManager ----
@@ -277,7 +273,7 @@ Result<> CgroupManager::prepare_parent() const {
                 if (auto ok = cgroupfs::enable_controllers_v2(above, v2_wanted); !ok) return ok;
             }
             dir += "/" + parent_.substr(start, end - start);
-            if (auto ok = make_dir(dir); !ok) return ok;
+            if (auto ok = make_dir(dir, 0755); !ok) return ok;
             if (cpuset) {
                 if (auto ok = cgroupfs::copy_cpuset_v1(above, dir); !ok) return ok;
             }
@@ -322,14 +318,14 @@ Result<> CgroupManager::make_dirs(Cgroup& cg) const {
     std::string rel = "/" + parent_ + "/" + cg.id_;
     for (const Hierarchy& h : v1_) {
         std::string dir = h.dir + rel;
-        if (auto ok = make_dir(dir); !ok) return ok;
+        if (auto ok = make_dir(dir, 0755); !ok) return ok;
         cg.dirs_.push_back(dir);
         if (dir == cg.at_.cpuset) {
             if (auto ok = cgroupfs::copy_cpuset_v1(h.dir + "/" + parent_, dir); !ok) return ok;
         }
     }
     if (!cg.at_.v2.empty()) {
-        if (auto ok = make_dir(cg.at_.v2); !ok) return ok;
+        if (auto ok = make_dir(cg.at_.v2, 0755); !ok) return ok;
         cg.dirs_.push_back(cg.at_.v2);
     }
     return {};

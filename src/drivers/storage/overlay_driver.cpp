@@ -2,6 +2,7 @@
 // containers/<id>/lower (chain IDs, top first) so mount() needs nothing but the ID. With
 // "lowerdir+" every lower dir is its own fsconfig call; without it, Docker's layers/l/<short>
 // links keep the single lowerdir string within a page.
+#include "kernel/files.hpp"
 #include "drivers/storage/overlay_driver.hpp"
 
 #include <dirent.h>
@@ -22,26 +23,6 @@ constexpr mode_t private_mode = 0700;
 // Length of a layers/l/ link name: Docker's 26 (base32 of 128 random bits); ours are the
 // first 26 hex digits of the chain ID (104 bits), stable so no state file is needed.
 constexpr size_t short_link_chars = 26;
-
-Result<void> make_dir(const std::string& path, mode_t mode) {
-    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
-        return fail(Error::last_sys("create " + path));
-    return {};
-}
-
-// Written to a temporary name and renamed: a crash leaves the old file or the new one.
-Result<void> write_file_atomically(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return fail(Error::last_sys("create " + tmp));
-    ssize_t n = ::write(fd, text.data(), text.size());
-    int err = errno;
-    ::close(fd);
-    if (n != static_cast<ssize_t>(text.size()))
-        return fail(Error::sys(n < 0 ? err : EIO, "write " + tmp));
-    if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(Error::last_sys("rename " + tmp));
-    return {};
-}
 
 std::string container_of(const std::string& mount_point, const std::string& containers_root) {
     std::string rest = mount_point.substr(containers_root.size() + 1);
@@ -76,9 +57,9 @@ Result<std::unique_ptr<OverlayDriver>> OverlayDriver::open(const std::string& da
 Result<void> OverlayDriver::probe() {
     const std::string dir = layers_root() + "/.probe-" + std::to_string(::getpid());
     if (auto r = remove_tree(dir); !r) return r;
-    Result<void> out = make_dir(dir, private_mode);
+    Result<void> out = kernel::make_dir(dir, private_mode);
     for (const char* sub : {"/l1", "/l2", "/upper", "/work", "/merged"})
-        if (out) out = make_dir(dir + sub, private_mode);
+        if (out) out = kernel::make_dir(dir + sub, private_mode);
     if (out && features_.lowerdir_append) {
         auto mnt = kernel::overlay_fsmount(kernel::OverlaySpec{
             {dir + "/l1", dir + "/l2"}, dir + "/upper", dir + "/work", features_.index_param});
@@ -122,11 +103,11 @@ Result<void> OverlayDriver::create_container_layer(std::string_view id,
         lower_file += chain + "\n";
     }
     const std::string dir = container_dir(id);
-    if (auto r = make_dir(dir, private_mode); !r) return r;
-    if (auto r = make_dir(dir + "/upper", upper_mode); !r) return r;
-    if (auto r = make_dir(dir + "/work", private_mode); !r) return r;
-    if (auto r = make_dir(dir + "/rootfs", upper_mode); !r) return r;
-    return write_file_atomically(dir + "/lower", lower_file);
+    if (auto r = kernel::make_dir(dir, private_mode); !r) return r;
+    if (auto r = kernel::make_dir(dir + "/upper", upper_mode); !r) return r;
+    if (auto r = kernel::make_dir(dir + "/work", private_mode); !r) return r;
+    if (auto r = kernel::make_dir(dir + "/rootfs", upper_mode); !r) return r;
+    return kernel::write_file_atomically(dir + "/lower", lower_file);
 }
 
 Result<std::vector<std::string>> OverlayDriver::read_lowers(std::string_view id) const {
@@ -166,7 +147,7 @@ Result<std::string> OverlayDriver::short_link(std::string_view chain_id) {
     auto hex = chain_hex(chain_id);
     if (!hex) return fail(std::move(hex.error()));
     std::string name = "l/" + hex->substr(0, short_link_chars);
-    if (auto r = make_dir(layers_root() + "/l", private_mode); !r)
+    if (auto r = kernel::make_dir(layers_root() + "/l", private_mode); !r)
         return fail(std::move(r.error()));
     const std::string target = "../" + *hex + "/diff";
     const std::string link = layers_root() + "/" + name;

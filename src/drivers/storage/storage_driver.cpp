@@ -1,5 +1,6 @@
 // The driver-independent half: layer and container paths, their validation, the layer
 // directory lifecycle, and the choice between overlay2 and vfs at start-up.
+#include "kernel/files.hpp"
 #include "drivers/storage/storage_driver.hpp"
 
 #include <dirent.h>
@@ -39,12 +40,6 @@ Result<std::vector<std::string>> directory_names(const std::string& dir) {
     return out;
 }
 
-Result<void> make_dir(const std::string& path, mode_t mode) {
-    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
-        return fail(Error::last_sys("create " + path));
-    return {};
-}
-
 }  // namespace
 
 Result<std::string> chain_hex(std::string_view chain_id) {
@@ -75,15 +70,15 @@ std::string StorageDriver::container_dir(std::string_view id) const {
 }
 
 Result<void> StorageDriver::make_roots() {
-    if (auto r = make_dir(data_root_, private_dir_mode); !r) return r;
-    if (auto r = make_dir(layers_root(), private_dir_mode); !r) return r;
-    return make_dir(containers_root(), private_dir_mode);
+    if (auto r = kernel::make_dir(data_root_, private_dir_mode); !r) return r;
+    if (auto r = kernel::make_dir(layers_root(), private_dir_mode); !r) return r;
+    return kernel::make_dir(containers_root(), private_dir_mode);
 }
 
 Result<std::string> StorageDriver::prepare_layer(std::string_view chain_id) {
     auto hex = chain_hex(chain_id);
     if (!hex) return fail(std::move(hex.error()));
-    if (auto r = make_dir(layers_root() + "/" + *hex, private_dir_mode); !r)
+    if (auto r = kernel::make_dir(layers_root() + "/" + *hex, private_dir_mode); !r)
         return fail(std::move(r.error()));
     std::string diff = layer_path(chain_id);
     if (auto r = remove_tree(diff); !r) return fail(std::move(r.error()));

@@ -1,5 +1,6 @@
 // vfs over copy_tree: a container root is copied to containers/<id>/rootfs.tmp and renamed into
 // place, so a crash mid-copy never leaves a half root that looks finished.
+#include "kernel/files.hpp"
 #include "drivers/storage/vfs_driver.hpp"
 
 #include <sys/stat.h>
@@ -12,12 +13,6 @@ namespace {
 
 constexpr mode_t private_mode = 0700;
 constexpr mode_t rootfs_mode = 0755;
-
-Result<void> make_dir(const std::string& path, mode_t mode) {
-    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST)
-        return fail(Error::last_sys("create " + path));
-    return {};
-}
 
 bool exists(const std::string& path) {
     struct stat st {};
@@ -45,10 +40,10 @@ Result<void> VfsDriver::create_container_layer(std::string_view id,
     const std::string dir = container_dir(id);
     const std::string rootfs = dir + "/rootfs";
     if (exists(rootfs)) return {};  // made before; its contents are the container's now
-    if (auto r = make_dir(dir, private_mode); !r) return r;
+    if (auto r = kernel::make_dir(dir, private_mode); !r) return r;
     const std::string tmp = rootfs + ".tmp";
     if (auto r = remove_tree(tmp); !r) return r;
-    if (auto r = make_dir(tmp, rootfs_mode); !r) return r;
+    if (auto r = kernel::make_dir(tmp, rootfs_mode); !r) return r;
     if (!lowers_top_first.empty()) {
         if (auto hex = chain_hex(lowers_top_first.front()); !hex)
             return fail(std::move(hex.error()));

@@ -460,12 +460,9 @@ void prune_containers(ApiContext& ctx, Exchange& ex) {
     auto filters = jobs::Filters::parse(ex.request().query_value("filters").value_or(""),
                                         {"until", "label", "label!"});
     if (!filters) return ex.respond_error(filters.error());
-    std::optional<int64_t> until;
-    for (const std::string& u : filters->values("until")) {
-        auto t = parse_docker_time(u, wall_clock_ns());
-        if (!t) return ex.respond_error(Error::invalid("invalid filter 'until=" + u + "'"));
-        until = *t;
-    }
+    auto until_r = filters->time_value("until", wall_clock_ns());
+    if (!until_r) return ex.respond_error(until_r.error());
+    std::optional<int64_t> until = *until_r;
     jobs::Filters f = *filters;
     simdjson::dom::parser parser;
     auto pruned = ctx.engine->prune([&](const graph::ContainerRecord& c) {

@@ -260,12 +260,9 @@ void prune_images(ApiContext& ctx, Exchange& ex) {
     if (!filters) return ex.respond_error(filters.error());
     graph::PruneOptions opts;
     opts.all = filters->has("dangling") && !filters->bool_value("dangling");
-    std::optional<int64_t> until;
-    for (const std::string& u : filters->values("until")) {
-        auto t = parse_docker_time(u, wall_clock_ns());
-        if (!t) return ex.respond_error(Error::invalid("invalid filter 'until=" + u + "'"));
-        until = *t;
-    }
+    auto until_r = filters->time_value("until", wall_clock_ns());
+    if (!until_r) return ex.respond_error(until_r.error());
+    std::optional<int64_t> until = *until_r;
     jobs::Filters f = *filters;
     opts.filter = [f, until](const graph::ImageSummary& img) {
         if (until && img.created_ns >= *until) return false;
