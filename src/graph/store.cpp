@@ -5,7 +5,6 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +14,8 @@
 #include <span>
 #include <string_view>
 #include <utility>
+
+#include "kernel/random.hpp"
 
 namespace berth::graph {
 namespace {
@@ -184,44 +185,10 @@ Result<void> ensure_data_root(const std::string& data_root) {
     return {};
 }
 
-// Only for kernels or seccomp profiles without getrandom(2).
-Result<void> read_urandom(std::span<unsigned char> out) {
-    int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(Error::last_sys("open /dev/urandom"));
-    size_t done = 0;
-    while (done < out.size()) {
-        ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            Error e = Error::sys(n < 0 ? errno : EIO, "read /dev/urandom");
-            ::close(fd);
-            return fail(std::move(e));
-        }
-        done += static_cast<size_t>(n);
-    }
-    ::close(fd);
-    return {};
-}
-
-Result<void> fill_random(std::span<unsigned char> out) {
-    size_t done = 0;
-    while (done < out.size()) {
-        ssize_t n = getrandom(out.data() + done, out.size() - done, 0);
-        if (n >= 0) {
-            done += static_cast<size_t>(n);
-        } else if (errno == ENOSYS) {
-            return read_urandom(out);
-        } else if (errno != EINTR) {
-            return fail(Error::last_sys("getrandom"));
-        }
-    }
-    return {};
-}
-
 // RFC 4122 version 4: 122 random bits, 8-4-4-4-12 lowercase hex.
 Result<std::string> random_uuid() {
     std::array<unsigned char, 16> bytes{};
-    if (auto r = fill_random(bytes); !r) return fail(std::move(r.error()));
+    if (auto r = kernel::fill_random(bytes); !r) return fail(std::move(r.error()));
     bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);  // version 4
     bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);  // variant 10xx
     constexpr std::string_view hex = "0123456789abcdef";

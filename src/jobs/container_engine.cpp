@@ -12,6 +12,7 @@
 #include "graph/containers.hpp"
 #include "graph/images.hpp"
 #include "jobs/events.hpp"
+#include "jobs/exec_session.hpp"
 
 namespace berth::jobs {
 
@@ -154,6 +155,7 @@ struct ContainerEngine::Running {
     std::string id;
     graph::ContainerRecord record;
     std::unique_ptr<drivers::Container> proc;
+    drivers::ContainerSpec spec;  // as started: docker exec builds on it
     std::vector<OutputListener*> listeners;
     StartDone start_done;
     bool auto_remove = false;
@@ -204,7 +206,9 @@ void ContainerEngine::on_reap(loop::Completion& c) {
     std::erase_if(e->dead_, [](const std::unique_ptr<Running>& r) {
         return !r->proc || !r->proc->busy();
     });
-    if (!e->dead_.empty()) e->loop_.post(e->reap_);
+    std::erase_if(e->dead_procs_,
+                  [](const std::unique_ptr<drivers::Container>& p) { return !p->busy(); });
+    if (!e->dead_.empty() || !e->dead_procs_.empty()) e->loop_.post(e->reap_);
 }
 
 void ContainerEngine::publish(const std::string& action, const std::string& id,
@@ -254,6 +258,7 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         return failed(spec.error());
     }
     r->tty = spec->tty;
+    r->spec = *spec;
     if (auto log = drivers::JsonFileLog::open(log_path(rec->id)); log) r->log.emplace(std::move(*log));
     r->start_done = std::move(done);
     drivers::ContainerEvents ev{r.get(), &Running::started_cb, &Running::exited_cb,
@@ -320,11 +325,18 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
         for (auto& d : removed_done) d(rm);
         if (rm) notify(id, true, st.exit_code);
     }
-    if (shutdown_done_ && running_.empty()) {
-        auto d = std::move(shutdown_done_);
-        shutdown_done_ = nullptr;
-        d();
-    }
+    maybe_shutdown_done();
+}
+
+// Shutdown is done once no container and no exec process is left running (an exec dies with
+// its container's pid namespace, its exit arrives a little later).
+void ContainerEngine::maybe_shutdown_done() {
+    if (!shutdown_done_ || !running_.empty()) return;
+    for (const auto& [id, e] : execs_)
+        if (e->proc && !e->proc->reaped()) return;
+    auto d = std::move(shutdown_done_);
+    shutdown_done_ = nullptr;
+    d();
 }
 
 void ContainerEngine::notify(const std::string& id, bool removed, int exit_code) {
@@ -356,12 +368,14 @@ uint64_t ContainerEngine::wait(const std::string& id, WaitCondition condition, W
 void ContainerEngine::cancel_wait(uint64_t token) { waiters_.erase(token); }
 
 void ContainerEngine::listen(const std::string& id, OutputListener* l) {
+    if (Exec* e = find_exec(id)) return e->listeners.push_back(l);
     auto it = running_.find(id);
     if (it != running_.end()) it->second->listeners.push_back(l);
     else pending_listeners_[id].push_back(l);
 }
 
 void ContainerEngine::unlisten(const std::string& id, OutputListener* l) {
+    if (Exec* e = find_exec(id)) std::erase(e->listeners, l);
     auto it = running_.find(id);
     if (it != running_.end()) std::erase(it->second->listeners, l);
     auto p = pending_listeners_.find(id);
@@ -373,6 +387,11 @@ std::string ContainerEngine::log_path(const std::string& id) const {
 }
 
 Result<> ContainerEngine::resize(const std::string& id, unsigned short rows, unsigned short cols) {
+    if (Exec* e = find_exec(id)) {
+        if (!e->proc || !e->state.running)
+            return fail(Error::conflict("Exec " + id + " is not running"));
+        return e->proc->resize(rows, cols);
+    }
     auto it = running_.find(id);
     if (it == running_.end() || !it->second->proc || it->second->proc->reaped())
         return fail(Error::conflict("Container " + id + " is not running"));
@@ -398,7 +417,23 @@ Result<> ContainerEngine::pause(const std::string& ref, bool frozen) {
     return {};
 }
 
+Result<std::pair<drivers::Container*, const drivers::ContainerSpec*>> ContainerEngine::exec_target(
+    const std::string& id) const {
+    auto it = running_.find(id);
+    if (it == running_.end() || !it->second->proc || !it->second->proc->running() ||
+        it->second->proc->reaped())
+        return fail(Error::conflict("Container " + id + " is not running"));
+    if (it->second->record.state == "paused")
+        return fail(Error::conflict("Container " + id +
+                                    " is paused, unpause the container before exec"));
+    return std::pair{it->second->proc.get(), &it->second->spec};
+}
+
 void ContainerEngine::write_stdin(const std::string& id, std::span<const std::byte> data) {
+    if (Exec* e = find_exec(id)) {
+        if (e->proc && !e->proc->reaped()) e->proc->write_stdin(data);
+        return;
+    }
     auto it = running_.find(id);
     if (it == running_.end()) {
         auto& p = pending_stdin_[id];
@@ -409,6 +444,10 @@ void ContainerEngine::write_stdin(const std::string& id, std::span<const std::by
 }
 
 void ContainerEngine::close_stdin(const std::string& id) {
+    if (Exec* e = find_exec(id)) {
+        if (e->proc) e->proc->close_stdin();
+        return;
+    }
     auto it = running_.find(id);
     if (it == running_.end()) {
         pending_stdin_[id].closed = true;
@@ -418,6 +457,12 @@ void ContainerEngine::close_stdin(const std::string& id) {
 }
 
 void ContainerEngine::resume_output(const std::string& id) {
+    if (Exec* e = find_exec(id)) {
+        for (OutputListener* l : e->listeners)
+            if (l->saturated()) return;
+        if (e->proc) e->proc->resume_output();
+        return;
+    }
     auto it = running_.find(id);
     if (it == running_.end() || !it->second->proc) return;
     for (OutputListener* l : it->second->listeners)
@@ -446,6 +491,7 @@ Result<> ContainerEngine::remove_stopped(const std::string& id) {
     if (!rec) return fail(rec.error());
     end_pending_listeners(id);
     pending_stdin_.erase(id);
+    forget_execs(id);
     if (auto r = drivers::remove_container_files(storage_.container_dir(id), id); !r) return r;
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
     if (auto r = containers_.remove(id); !r) return fail(r.error());
@@ -528,10 +574,10 @@ void ContainerEngine::stop(const std::string& ref, int signo, int timeout_s,
 }
 
 void ContainerEngine::shutdown(std::function<void()> done) {
-    if (running_.empty()) return done();
     shutdown_done_ = std::move(done);
     for (auto& [id, r] : running_)
         if (r->proc) (void)r->proc->signal(SIGKILL);
+    maybe_shutdown_done();
 }
 
 }  // namespace berth::jobs

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -40,6 +41,28 @@ struct OutputListener {
 };
 
 enum class WaitCondition : unsigned char { not_running, next_exit, removed };
+
+// docker exec: what POST /containers/{id}/exec asked for.
+struct ExecConfig {
+    std::vector<std::string> cmd;
+    std::vector<std::string> env;  // "K=V", over the container's
+    std::string user;              // "" → the container's
+    std::string working_dir;       // "" → the container's
+    std::string detach_keys;
+    bool tty = false;
+    bool attach_stdin = false, attach_stdout = false, attach_stderr = false;
+    bool privileged = false;
+};
+
+// GET /exec/{id}/json.
+struct ExecState {
+    std::string id;
+    std::string container_id;
+    ExecConfig config;
+    bool running = false;
+    std::optional<int> exit_code;  // null until it ended
+    int pid = 0;
+};
 
 class ContainerEngine {
 public:
@@ -91,8 +114,30 @@ public:
     // Daemon shutdown: SIGKILL to every running container; `done` once all have exited.
     void shutdown(std::function<void()> done);
 
+    // docker exec (jobs/exec.cpp). An exec's ID works with listen, unlisten, resume_output,
+    // write_stdin, close_stdin and resize like a container's. 409 when the container is not
+    // running or paused, 400 without a command.
+    Result<std::string> exec_create(const std::string& ref, ExecConfig config);
+    // Starts the process. `done` runs once it is running or could not start; an attached
+    // client (listen first) then gets Docker's error text on its stream and its end.
+    void exec_start(const std::string& exec_id, StartDone done);
+    Result<ExecState> exec_inspect(const std::string& exec_id) const;
+    // The container's execs, oldest first (inspect's ExecIDs).
+    std::vector<std::string> exec_ids(const std::string& container_id) const;
+
 private:
     struct Running;
+    struct Exec;
+    Exec* find_exec(const std::string& id) const;
+    // The running container an exec joins and the spec it was started with (409 when it is
+    // not running or paused).
+    Result<std::pair<drivers::Container*, const drivers::ContainerSpec*>> exec_target(
+        const std::string& container_id) const;
+    void on_exec_started(Exec& e, const Result<>& res);
+    void refuse_exec_start(Exec& e, const Error& err, StartDone done);
+    void on_exec_exited(Exec& e, const drivers::ExitStatus& st);
+    void forget_execs(const std::string& container_id);
+    void maybe_shutdown_done();
     struct Waiter {
         std::string id;
         WaitCondition condition;
@@ -128,6 +173,9 @@ private:
         bool closed = false;
     };
     std::map<std::string, PendingStdin> pending_stdin_;
+    std::map<std::string, std::unique_ptr<Exec>> execs_;
+    // Exited exec processes whose driver objects still have operations in the ring.
+    std::vector<std::unique_ptr<drivers::Container>> dead_procs_;
     uint64_t next_token_ = 1;
     std::function<void()> shutdown_done_;
 };

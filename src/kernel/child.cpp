@@ -424,6 +424,8 @@ static void reset_signals() {
     for (size_t i = 0; i < p.join_cgroup_count; ++i)
         if (write(p.join_cgroup_fds[i], "0", 1) != 1)
             fail(p, ChildStage::cgroup, errno, "cgroup.procs");
+    if (p.join_pidfd >= 0 && setns(p.join_pidfd, p.join_ns_flags & ~CLONE_NEWPID) != 0)
+        fail(p, ChildStage::setns, errno, "container namespaces");
     if (p.join_netns_fd >= 0 && setns(p.join_netns_fd, CLONE_NEWNET) != 0)
         fail(p, ChildStage::setns, errno, "network namespace");
     // Placed in the container's cgroups by now: its cgroup namespace is rooted there.

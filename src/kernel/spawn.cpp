@@ -53,9 +53,34 @@ int vfork_entry(void* arg) { run_child(*static_cast<const SpawnPlan*>(arg)); }
 constexpr size_t vfork_stack_bytes = 256 * 1024;
 alignas(64) char vfork_stack[vfork_stack_bytes];
 
+// docker exec: the new process must be born in the container's pid namespace, and
+// setns(CLONE_NEWPID) only changes where this process's next children go. Entered just before
+// the clone and left right after it, so nothing else the daemon starts lands there.
+class PidNamespaceEntry {
+public:
+    Result<> enter(int pidfd) {
+        static int own = ::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own < 0) return fail(Error::last_sys("open /proc/self/ns/pid"));
+        if (setns(pidfd, CLONE_NEWPID) != 0)
+            return fail(Error::last_sys("join the container's pid namespace"));
+        own_ = own;
+        return {};
+    }
+    ~PidNamespaceEntry() {
+        // Back to our own: the target is our active namespace, which setns always allows.
+        if (own_ >= 0 && setns(own_, CLONE_NEWPID) != 0) abort();
+    }
+
+private:
+    int own_ = -1;
+};
+
 }  // namespace
 
 Result<Spawned> spawn(SpawnPlan plan, SpawnMode mode) {
+    PidNamespaceEntry pid_ns;
+    if (plan.join_pidfd >= 0 && (plan.join_ns_flags & CLONE_NEWPID))
+        if (auto r = pid_ns.enter(plan.join_pidfd); !r) return fail(r.error());
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return fail(Error::last_sys("pipe for exec report"));
     UniqueFd report_r(report[0]), report_w(report[1]);

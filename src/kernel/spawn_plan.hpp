@@ -82,6 +82,11 @@ struct SpawnPlan {
     int cgroup_fd = -1;        // CLONE_INTO_CGROUP when >= 0
     int join_netns_fd = -1;    // setns(CLONE_NEWNET) into another container's netns
     bool new_cgroupns = true;  // unshare(CLONE_NEWCGROUP) once placed in the container's cgroups
+    // docker exec: the running container's pidfd and the namespaces (CLONE_NEW*) to join. A pid
+    // namespace applies to children only, so spawn() enters it around the clone; the child joins
+    // the rest with one setns() once it is in the container's cgroups.
+    int join_pidfd = -1;
+    int join_ns_flags = 0;
 
     const char* rootfs = nullptr;  // absolute host path of the prepared root filesystem
     bool readonly_rootfs = false;

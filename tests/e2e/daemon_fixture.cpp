@@ -404,6 +404,19 @@ HttpResponse http_request(const std::string& socket_path, std::string_view metho
     return parse_response(raw, nullptr, head).value_or(HttpResponse{});
 }
 
+HttpResponse http_post_json(const std::string& socket_path, std::string_view path,
+                            std::string_view body) {
+    RawClient c(socket_path);
+    if (!c.connected()) return {};
+    std::string req = "POST " + std::string(path) +
+                      " HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n"
+                      "Content-Type: application/json\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+    if (!c.send(req)) return {};
+    std::string raw = c.read_until_close(Millis(10000));
+    return parse_response(raw).value_or(HttpResponse{});
+}
+
 HttpResponse http_get(const std::string& socket_path, std::string_view path) {
     return http_request(socket_path, "GET", path);
 }

@@ -123,6 +123,9 @@ std::optional<HttpResponse> parse_response(std::string_view raw, size_t* consume
 HttpResponse http_request(const std::string& socket_path, std::string_view method,
                           std::string_view path, Millis timeout = Millis(10000));
 HttpResponse http_get(const std::string& socket_path, std::string_view path);
+// POST with a JSON body, on a fresh connection with `Connection: close`.
+HttpResponse http_post_json(const std::string& socket_path, std::string_view path,
+                            std::string_view body);
 
 struct CommandResult {
     int exit_code = -1;

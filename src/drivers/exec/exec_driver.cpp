@@ -66,77 +66,105 @@ Result<std::unique_ptr<Container>> ExecDriver::start(const ContainerSpec& spec,
             v2_placed = true;
         }
     }
-    int64_t t2 = monotonic_ns();
-    c->phases_.cgroup_ns = t2 - t1;
+    c->phases_.cgroup_ns = monotonic_ns() - t1;
+    kernel::Cgroup* cg = c->cgroup_ ? &*c->cgroup_ : nullptr;
+    c->started_at_ns_ = t0;
+    if (auto r = launch(*c, spec, cg, v2_placed && mode_ == kernel::SpawnMode::fork); !r)
+        return fail(r.error());
+    return c;
+}
 
-    // The child's ends of its stdio live only until clone3 has copied them.
+Result<std::unique_ptr<Container>> ExecDriver::exec(Container& target, const ContainerSpec& spec,
+                                                    ContainerEvents events) {
+    if (!target.child_ || target.exit_done_)
+        return fail(Error::conflict("Container " + target.id_ + " is not running"));
+    std::unique_ptr<Container> c(new Container());
+    c->driver_ = this;
+    c->id_ = spec.id;
+    c->events_ = events;
+    int64_t t0 = monotonic_ns();
+    auto plan = build_exec_plan(spec, target.child_.pidfd());
+    if (!plan) return fail(plan.error());
+    c->plan_ = std::move(*plan);
+    c->phases_.plan_ns = monotonic_ns() - t0;
+    // The process joins the container's cgroups itself (it owns none: nothing to retire).
+    kernel::Cgroup* cg = target.cgroup_ ? &*target.cgroup_ : nullptr;
+    c->started_at_ns_ = t0;
+    if (auto r = launch(*c, spec, cg, false); !r) return fail(r.error());
+    return c;
+}
+
+// Stdio, cgroup placement, the clone, and the completions that watch the process: the part of
+// a start that docker exec shares. `join` is the cgroup the child enters by writing its
+// cgroup.procs files (v2 is skipped when clone3 places it).
+Result<> ExecDriver::launch(Container& c, const ContainerSpec& spec, kernel::Cgroup* join,
+                            bool clone_places_v2) {
+    int64_t t2 = monotonic_ns();
+    // The child's ends of its stdio live only until the clone has copied them.
     kernel::UniqueFd child_out, child_err, child_in, child_console;
     if (spec.tty) {
         auto pair = kernel::socket_pair();
         if (!pair) return fail(pair.error());
-        c->console_ = std::move(pair->first);
+        c.console_ = std::move(pair->first);
         child_console = std::move(pair->second);
-        c->plan_->plan.console_socket_fd = child_console.get();
+        c.plan_->plan.console_socket_fd = child_console.get();
     } else {
         if (spec.capture_output) {
             auto out = kernel::make_pipe();
             auto err = kernel::make_pipe();
             if (!out || !err) return fail(!out ? out.error() : err.error());
-            c->stdout_ = std::move(out->first);
+            c.stdout_ = std::move(out->first);
             child_out = std::move(out->second);
-            c->stderr_ = std::move(err->first);
+            c.stderr_ = std::move(err->first);
             child_err = std::move(err->second);
-            c->plan_->plan.stdio[1] = child_out.get();
-            c->plan_->plan.stdio[2] = child_err.get();
+            c.plan_->plan.stdio[1] = child_out.get();
+            c.plan_->plan.stdio[2] = child_err.get();
         }
         if (spec.open_stdin) {
             auto in = kernel::make_pipe();
             if (!in) return fail(in.error());
             child_in = std::move(in->first);
-            c->stdin_ = std::move(in->second);
-            c->plan_->plan.stdio[0] = child_in.get();
+            c.stdin_ = std::move(in->second);
+            c.plan_->plan.stdio[0] = child_in.get();
         }
     }
-    // The child joins its v1 hierarchies (and v2 where clone3 cannot place it) by itself.
     std::vector<kernel::UniqueFd> procs;
     std::vector<int> procs_raw;
-    if (c->cgroup_) {
-        bool clone_places_v2 = v2_placed && mode_ == kernel::SpawnMode::fork;
-        auto fds = c->cgroup_->open_procs(clone_places_v2);
+    if (join) {
+        auto fds = join->open_procs(clone_places_v2);
         if (!fds) return fail(fds.error());
         procs = std::move(*fds);
         for (const auto& fd : procs) procs_raw.push_back(fd.get());
-        c->plan_->plan.join_cgroup_fds = procs_raw.data();
-        c->plan_->plan.join_cgroup_count = procs_raw.size();
-        if (!clone_places_v2) c->plan_->plan.cgroup_fd = -1;
+        c.plan_->plan.join_cgroup_fds = procs_raw.data();
+        c.plan_->plan.join_cgroup_count = procs_raw.size();
     }
+    if (!clone_places_v2) c.plan_->plan.cgroup_fd = -1;
     int64_t t3 = monotonic_ns();
-    c->phases_.place_ns = t3 - t2;
-    auto spawned = kernel::spawn(c->plan_->plan, mode_);
+    c.phases_.place_ns = t3 - t2;
+    auto spawned = kernel::spawn(c.plan_->plan, mode_);
     if (!spawned) return fail(spawned.error());
-    c->phases_.clone_ns = monotonic_ns() - t3;
-    c->child_ = std::move(spawned->child);
-    c->report_ = std::move(spawned->report);
-    c->started_at_ns_ = t0;
+    c.phases_.clone_ns = monotonic_ns() - t3;
+    c.child_ = std::move(spawned->child);
+    c.report_ = std::move(spawned->report);
 
-    c->report_c_.context = c->exit_c_.context = c.get();
-    c->report_c_.callback = &Container::on_report;
-    c->exit_c_.callback = &Container::on_exit;
-    loop_.read(c->report_c_, c->report_.get(),
-               std::span(reinterpret_cast<std::byte*>(&c->report_buf_), sizeof c->report_buf_));
-    loop_.waitid(c->exit_c_, c->child_.pidfd(), &c->exit_info_);
-    c->stdout_c_.context = c->stderr_c_.context = c.get();
-    c->stdout_c_.callback = &Container::on_stdout;
-    c->stderr_c_.callback = &Container::on_stderr;
-    if (c->stdout_) {
-        c->stdout_eof_ = false;
-        loop_.read_provided(c->stdout_c_, c->stdout_.get());
+    c.report_c_.context = c.exit_c_.context = &c;
+    c.report_c_.callback = &Container::on_report;
+    c.exit_c_.callback = &Container::on_exit;
+    loop_.read(c.report_c_, c.report_.get(),
+               std::span(reinterpret_cast<std::byte*>(&c.report_buf_), sizeof c.report_buf_));
+    loop_.waitid(c.exit_c_, c.child_.pidfd(), &c.exit_info_);
+    c.stdout_c_.context = c.stderr_c_.context = &c;
+    c.stdout_c_.callback = &Container::on_stdout;
+    c.stderr_c_.callback = &Container::on_stderr;
+    if (c.stdout_) {
+        c.stdout_eof_ = false;
+        loop_.read_provided(c.stdout_c_, c.stdout_.get());
     }
-    if (c->stderr_) {
-        c->stderr_eof_ = false;
-        loop_.read_provided(c->stderr_c_, c->stderr_.get());
+    if (c.stderr_) {
+        c.stderr_eof_ = false;
+        loop_.read_provided(c.stderr_c_, c.stderr_.get());
     }
-    return c;
+    return {};
 }
 
 void Container::close_stdin() {

@@ -77,6 +77,8 @@ public:
     void abandon_stdin();
     // Operations of this container still in the ring: it must not be freed before they end.
     bool busy() const;
+    // The owner is going away before this object: no callback may reach it any more.
+    void forget_events() { events_ = {}; }
     Result<> resize(unsigned short rows, unsigned short cols);
     // Back-pressure from slow readers: while paused, the pipes (or tty) are not read, so a
     // container that writes faster than its clients take blocks in write(2), as with Docker.
@@ -140,6 +142,12 @@ public:
     // events.started. The Container must outlive its `exited` callback.
     Result<std::unique_ptr<Container>> start(const ContainerSpec& spec, ContainerEvents events);
 
+    // docker exec: starts `spec`'s process inside the running `target`: its namespaces (joined
+    // through its pidfd) and cgroups, with the spec's user, env, cwd, tty and stdio. The
+    // process is reported like a container (started, output, exited) and owns no cgroup.
+    Result<std::unique_ptr<Container>> exec(Container& target, const ContainerSpec& spec,
+                                            ContainerEvents events);
+
     // Cgroups of exited containers still waiting to be removed (a v1 memory cgroup can stay
     // busy briefly after its last task is reaped).
     size_t cgroups_retiring() const { return retiring_.size(); }
@@ -148,6 +156,8 @@ private:
     friend class Container;
     // Teardown off the exit path: removal is tried on the next tick, then retried on a timer.
     void retire(kernel::Cgroup cgroup);
+    Result<> launch(Container& c, const ContainerSpec& spec, kernel::Cgroup* join,
+                    bool clone_places_v2);
     static void on_retire(loop::Completion& c);
 
     loop::Loop& loop_;

@@ -294,42 +294,19 @@ Result<const kernel::SeccompProgram*> seccomp_program(const ContainerSpec& s, ui
 
 }  // namespace
 
-Result<std::unique_ptr<PreparedPlan>> build_plan(const ContainerSpec& s,
-                                                 const kernel::CgroupInfo& cgroups) {
-    if (s.args.empty()) return fail(Error::invalid("no command specified"));
-    auto out = std::make_unique<PreparedPlan>();
-    kernel::PlanStorage& st = out->storage;
-    kernel::SpawnPlan& p = out->plan;
+namespace {
 
+// The process half of a plan, shared by a container's first process and docker exec: identity,
+// environment as Docker builds it, argv and the PATH search, capabilities, seccomp, rlimits.
+Result<> fill_process(kernel::PlanStorage& st, kernel::SpawnPlan& p, const ContainerSpec& s,
+                      const std::string& hostname) {
     auto caps = kernel::resolve_capabilities(s.cap_add, s.cap_drop, s.privileged);
     if (!caps) return fail(caps.error());
     auto user = kernel::resolve_user_in_root(s.rootfs, s.user, s.group_add);
     if (!user) return fail(user.error());
     auto sc = seccomp_program(s, *caps);
     if (!sc) return fail(sc.error());
-
-    std::string hostname = s.hostname.empty() ? s.id.substr(0, 12) : s.hostname;
-    add_system_mounts(st, s, cgroups);
-    if (auto r = add_etc_files(st, s, hostname); !r) return fail(r.error());
-    if (auto r = add_user_mounts(st, s); !r) return fail(r.error());
     if (auto r = add_rlimits(st, s); !r) return fail(r.error());
-
-    p.clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-    if (s.network == NetworkMode::none) p.clone_flags |= CLONE_NEWNET;
-    if (s.network == NetworkMode::container) p.join_netns_fd = s.join_netns_fd;
-    p.rootfs = st.str(s.rootfs);
-    p.readonly_rootfs = s.readonly_rootfs;
-    p.mounts = st.mounts.data();
-    p.mount_count = st.mounts.size();
-    if (!s.privileged) {
-        p.masked_paths = st.strv(docker_masked_paths());
-        p.masked_count = docker_masked_paths().size();
-        p.readonly_paths = st.strv(docker_readonly_paths());
-        p.readonly_count = docker_readonly_paths().size();
-    }
-    // Docker's UTS namespace always gets a hostname; with host networking it is the host's.
-    if (s.network != NetworkMode::host) p.hostname = st.str(hostname);
-    if (!s.domainname.empty()) p.domainname = st.str(s.domainname);
 
     p.uid = user->uid;
     p.gid = user->gid;
@@ -371,6 +348,59 @@ Result<std::unique_ptr<PreparedPlan>> build_plan(const ContainerSpec& s,
         p.oom_score_adj = *s.oom_score_adj;
     }
     for (int i = 0; i < 3; ++i) p.stdio[i] = s.stdio[i];
+    return {};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PreparedPlan>> build_plan(const ContainerSpec& s,
+                                                 const kernel::CgroupInfo& cgroups) {
+    if (s.args.empty()) return fail(Error::invalid("no command specified"));
+    auto out = std::make_unique<PreparedPlan>();
+    kernel::PlanStorage& st = out->storage;
+    kernel::SpawnPlan& p = out->plan;
+
+    std::string hostname = s.hostname.empty() ? s.id.substr(0, 12) : s.hostname;
+    add_system_mounts(st, s, cgroups);
+    if (auto r = add_etc_files(st, s, hostname); !r) return fail(r.error());
+    if (auto r = add_user_mounts(st, s); !r) return fail(r.error());
+
+    p.clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+    if (s.network == NetworkMode::none) p.clone_flags |= CLONE_NEWNET;
+    if (s.network == NetworkMode::container) p.join_netns_fd = s.join_netns_fd;
+    p.rootfs = st.str(s.rootfs);
+    p.readonly_rootfs = s.readonly_rootfs;
+    p.mounts = st.mounts.data();
+    p.mount_count = st.mounts.size();
+    if (!s.privileged) {
+        p.masked_paths = st.strv(docker_masked_paths());
+        p.masked_count = docker_masked_paths().size();
+        p.readonly_paths = st.strv(docker_readonly_paths());
+        p.readonly_count = docker_readonly_paths().size();
+    }
+    // Docker's UTS namespace always gets a hostname; with host networking it is the host's.
+    if (s.network != NetworkMode::host) p.hostname = st.str(hostname);
+    if (!s.domainname.empty()) p.domainname = st.str(s.domainname);
+    if (auto r = fill_process(st, p, s, hostname); !r) return fail(r.error());
+    return out;
+}
+
+Result<std::unique_ptr<PreparedPlan>> build_exec_plan(const ContainerSpec& s, int container_pidfd) {
+    if (s.args.empty()) return fail(Error::invalid("No exec command specified"));
+    auto out = std::make_unique<PreparedPlan>();
+    kernel::PlanStorage& st = out->storage;
+    kernel::SpawnPlan& p = out->plan;
+    // Everything but the user namespace (berth makes none): the root, /proc and /dev the
+    // container sees, its hostname, its network, its cgroup view.
+    p.join_pidfd = container_pidfd;
+    p.join_ns_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                      CLONE_NEWCGROUP;
+    p.new_cgroupns = false;
+    std::string hostname = s.hostname.empty() ? s.id.substr(0, 12) : s.hostname;
+    if (auto r = fill_process(st, p, s, hostname); !r) return fail(r.error());
+    // The daemon's own score must not leak into the container: the container's, or 0.
+    p.set_oom_score_adj = true;
+    p.oom_score_adj = s.oom_score_adj.value_or(0);
     return out;
 }
 

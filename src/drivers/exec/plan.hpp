@@ -22,6 +22,11 @@ struct PreparedPlan {
 Result<std::unique_ptr<PreparedPlan>> build_plan(const ContainerSpec& spec,
                                                  const kernel::CgroupInfo& cgroups);
 
+// docker exec: a plan that joins the running container (through its pidfd) instead of building
+// one: same identity rules, capabilities, seccomp and rlimits, no mounts.
+Result<std::unique_ptr<PreparedPlan>> build_exec_plan(const ContainerSpec& spec,
+                                                      int container_pidfd);
+
 // Removes the files berth keeps in a container's directory (hosts, hostname, resolv.conf from
 // build_plan, the json-file log), when the container is removed.
 Result<> remove_container_files(const std::string& container_dir, const std::string& id);

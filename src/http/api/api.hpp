@@ -88,6 +88,7 @@ void register_system_routes(Router& router, ApiContext& ctx);
 void register_event_routes(Router& router, ApiContext& ctx);
 void register_image_routes(Router& router, ApiContext& ctx);
 void register_container_routes(Router& router, ApiContext& ctx);
+void register_exec_routes(Router& router, ApiContext& ctx);
 // POST /images/create?fromImage=… and POST /images/{name}/push (pull.cpp).
 void pull_image(ApiContext& ctx, Exchange& ex);
 void push_image(ApiContext& ctx, Exchange& ex);

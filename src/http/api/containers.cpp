@@ -14,6 +14,7 @@
 #include "graph/containers.hpp"
 #include "graph/images.hpp"
 #include "http/api/api.hpp"
+#include "http/api/attach_stream.hpp"
 #include "http/exchange.hpp"
 #include "jobs/container_engine.hpp"
 #include "jobs/events.hpp"
@@ -363,7 +364,14 @@ void inspect_container(ApiContext& ctx, Exchange& ex) {
     w.field("Name", "/" + c->name).field("RestartCount", 0);
     w.field("Driver", ctx.system.storage_driver).field("Platform", "linux");
     w.field("MountLabel", "").field("ProcessLabel", "").field("AppArmorProfile", "");
-    w.key("ExecIDs").null();
+    w.key("ExecIDs");
+    if (auto execs = ctx.engine->exec_ids(c->id); execs.empty()) {
+        w.null();
+    } else {
+        w.begin_array();
+        for (const auto& e : execs) w.value(e);
+        w.end_array();
+    }
     w.key("HostConfig").raw(c->host_config_json);
     w.key("GraphDriver").begin_object().field("Name", ctx.system.storage_driver);
     w.key("Data").begin_object().field("MergedDir", dir + "/rootfs").end_object().end_object();
@@ -492,18 +500,7 @@ void resize_container(ApiContext& ctx, Exchange& ex) {
     const Request& req = ex.request();
     auto c = ctx.containers->get(req.params[0]);
     if (!c) return ex.respond_error(c.error());
-    auto dimension = [&](const char* key) -> std::optional<unsigned short> {
-        std::string v = req.query_value(key).value_or("");
-        if (v.empty()) return 0;
-        unsigned long n = 0;
-        for (char ch : v) {
-            if (ch < '0' || ch > '9' || n > 65535) return std::nullopt;
-            n = n * 10 + unsigned(ch - '0');
-        }
-        if (n > 65535) return std::nullopt;
-        return static_cast<unsigned short>(n);
-    };
-    auto h = dimension("h"), w = dimension("w");
+    auto h = tty_dimension(req, "h"), w = tty_dimension(req, "w");
     if (!h || !w) return ex.respond_error(Error::invalid("invalid tty size: h and w must be numbers from 0 to 65535"));
     if (auto r = ctx.engine->resize(c->id, *h, *w); !r) return ex.respond_error(r.error());
     ex.respond_empty(200);
@@ -592,78 +589,6 @@ void wait_container(ApiContext& ctx, Exchange& ex) {
     new WaitStream(ctx, ex, c->id, wc);
 }
 
-// One chunk of output as Docker frames it: stdcopy [stream,0,0,0,BE32 size] without a tty.
-std::string frame(int stream, std::string_view data, bool tty) {
-    if (tty) return std::string(data);
-    char h[8] = {char(stream), 0, 0, 0};
-    uint32_t n = uint32_t(data.size());
-    h[4] = char(n >> 24), h[5] = char(n >> 16), h[6] = char(n >> 8), h[7] = char(n);
-    return std::string(h, 8) + std::string(data);
-}
-
-// POST /containers/{id}/attach: the hijacked stream carries the container's output, in
-// stdcopy frames ([stream, 0, 0, 0, size BE32] + bytes) without a tty, raw with one.
-class AttachStream final : public jobs::OutputListener, public RawSink {
-public:
-    AttachStream(ApiContext& ctx, Exchange& ex, std::string id, bool tty, bool out, bool err,
-                 bool in, bool stdin_once)
-        : ctx_(ctx), ex_(&ex), id_(std::move(id)), tty_(tty), stdout_(out), stderr_(err),
-          stdin_(in), stdin_once_(stdin_once) {
-        ex.observe({this, &AttachStream::on_aborted, nullptr, &AttachStream::on_drained});
-        ex.hijack(tty ? "application/vnd.docker.raw-stream"
-                      : "application/vnd.docker.multiplexed-stream",
-                  this);
-        ctx.engine->listen(id_, this);
-    }
-    void on_output(int stream, std::span<const std::byte> data) override {
-        if (!ex_ || (stream == 1 && !stdout_) || (stream == 2 && !stderr_)) return;
-        if (tty_) {
-            ex_->write(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
-            return;
-        }
-        ex_->write(frame(stream, std::string_view(reinterpret_cast<const char*>(data.data()),
-                                                  data.size()), false));
-    }
-    void on_end() override {
-        Exchange* ex = ex_;
-        ex_ = nullptr;
-        delete this;
-        if (ex) ex->end();
-    }
-    bool saturated() const override { return ex_ && ex_->buffered() > attach_buffer_bytes_max; }
-    // The client's input goes to the container's stdin (when attached with stdin=1 to a
-    // container with OpenStdin; otherwise it is dropped, as dockerd does).
-    void on_data(std::span<const std::byte> data) override {
-        if (stdin_) ctx_.engine->write_stdin(id_, data);
-    }
-    // The client's input ended. As dockerd: with StdinOnce (docker run -i) and no tty the
-    // container's stdin is closed and the output keeps coming; otherwise this attach ends.
-    void on_eof() override {
-        if (!stdin_) return;
-        if (stdin_once_ && !tty_) return ctx_.engine->close_stdin(id_);
-        ctx_.engine->unlisten(id_, this);
-        on_end();
-    }
-
-private:
-    static void on_aborted(void* self) {
-        auto* a = static_cast<AttachStream*>(self);
-        a->ex_ = nullptr;
-        a->ctx_.engine->unlisten(a->id_, a);
-        a->ctx_.engine->resume_output(a->id_);  // it may have been the one holding it back
-        delete a;
-    }
-    static void on_drained(void* self) {
-        auto* a = static_cast<AttachStream*>(self);
-        a->ctx_.engine->resume_output(a->id_);
-    }
-    static constexpr size_t attach_buffer_bytes_max = 1 << 20;
-    ApiContext& ctx_;
-    Exchange* ex_;
-    std::string id_;
-    bool tty_, stdout_, stderr_, stdin_, stdin_once_;
-};
-
 // GET /containers/{id}/logs: the json-file log (filtered by stream, since, until, tail, with
 // timestamps when asked), then, with follow, what the running container writes next.
 class LogsStream final : public jobs::OutputListener {
@@ -750,8 +675,11 @@ void attach_container(ApiContext& ctx, Exchange& ex) {
     bool tty = c->config_json.find("\"Tty\":true") != std::string::npos;
     bool open_stdin = c->config_json.find("\"OpenStdin\":true") != std::string::npos;
     bool stdin_once = c->config_json.find("\"StdinOnce\":true") != std::string::npos;
-    new AttachStream(ctx, ex, c->id, tty, req.query_bool("stdout"), req.query_bool("stderr"),
-                     open_stdin && req.query_bool("stdin"), stdin_once);
+    auto keys = parse_detach_keys(req.query_value("detachKeys").value_or(""));
+    if (!keys) return ex.respond_error(keys.error());
+    new AttachStream(ctx, ex, c->id,
+                     {tty, req.query_bool("stdout"), req.query_bool("stderr"),
+                      open_stdin && req.query_bool("stdin"), stdin_once, std::move(*keys)});
 }
 
 }  // namespace
