@@ -270,6 +270,7 @@ void Daemon::open_engine(const kernel::CgroupInfo& layout) {
     exec = std::make_unique<drivers::ExecDriver>(*loop, cgroups.get(), layout);
     engine = std::make_unique<jobs::ContainerEngine>(*loop, *exec, *storage, *containers, *images,
                                                     events);
+    engine->start_on_boot();
 }
 
 void Daemon::stop(int signo) {

@@ -29,7 +29,8 @@ std::string text(sqlite3_stmt* s, int col) {
 constexpr std::string_view columns =
     "SELECT id, name, coalesce(image_id, ''), config_json, host_config_json, state, created_at, "
     "coalesce(started_at, 0), coalesce(finished_at, 0), coalesce(exit_code, 0), "
-    "coalesce(pid, 0) FROM containers ";
+    "coalesce(pid, 0), oom_killed, error, restart_count, manually_stopped, health_json "
+    "FROM containers ";
 
 }  // namespace
 
@@ -86,6 +87,11 @@ Result<std::vector<ContainerRecord>> ContainerStore::query(std::string_view wher
         c.finished_ns = sqlite3_column_int64(st.s, 8);
         c.exit_code = sqlite3_column_int(st.s, 9);
         c.pid = sqlite3_column_int(st.s, 10);
+        c.oom_killed = sqlite3_column_int(st.s, 11) != 0;
+        c.error = text(st.s, 12);
+        c.restart_count = sqlite3_column_int(st.s, 13);
+        c.manually_stopped = sqlite3_column_int(st.s, 14) != 0;
+        c.health_json = text(st.s, 15);
         out.push_back(std::move(c));
     }
     if (rc != SQLITE_DONE) return fail(db_error(store_.db(), "list containers"));
@@ -116,7 +122,9 @@ Result<> ContainerStore::update_state(const ContainerRecord& c) {
     Stmt st;
     if (auto r = prepare(store_.db(),
                          "UPDATE containers SET state = ?2, started_at = ?3, finished_at = ?4, "
-                         "exit_code = ?5, pid = ?6 WHERE id = ?1",
+                         "exit_code = ?5, pid = ?6, oom_killed = ?7, error = ?8, "
+                         "restart_count = ?9, manually_stopped = ?10, health_json = ?11 "
+                         "WHERE id = ?1",
                          st);
         !r)
         return r;
@@ -126,6 +134,11 @@ Result<> ContainerStore::update_state(const ContainerRecord& c) {
     sqlite3_bind_int64(st.s, 4, c.finished_ns);
     sqlite3_bind_int(st.s, 5, c.exit_code);
     sqlite3_bind_int(st.s, 6, c.pid);
+    sqlite3_bind_int(st.s, 7, c.oom_killed);
+    bind(st.s, 8, c.error);
+    sqlite3_bind_int(st.s, 9, c.restart_count);
+    sqlite3_bind_int(st.s, 10, c.manually_stopped);
+    bind(st.s, 11, c.health_json);
     if (sqlite3_step(st.s) != SQLITE_DONE) return fail(db_error(store_.db(), "update container"));
     return {};
 }

@@ -25,6 +25,11 @@ struct ContainerRecord {
     int64_t started_ns = 0, finished_ns = 0;
     int exit_code = 0;
     int pid = 0;
+    bool oom_killed = false;
+    std::string error;  // State.Error: why the last start failed
+    int restart_count = 0;
+    bool manually_stopped = false;  // docker stop/kill: restart policies leave it stopped
+    std::string health_json;        // State.Health, "" without a healthcheck
 };
 
 class ContainerStore {

@@ -110,10 +110,21 @@ CREATE INDEX images_by_parent ON images(parent_id);
 CREATE INDEX layers_by_state ON layers(state) WHERE state = 'pending';
 )sql";
 
+// Schema 3 (container state beyond the status): State.OOMKilled and State.Error, RestartCount,
+// whether the user stopped it (restart policies spare it), and State.Health as JSON.
+constexpr const char* schema_3 = R"sql(
+ALTER TABLE containers ADD COLUMN oom_killed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE containers ADD COLUMN error TEXT NOT NULL DEFAULT '';
+ALTER TABLE containers ADD COLUMN restart_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE containers ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE containers ADD COLUMN health_json TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append only: a released migration is never edited, a change is a new entry.
 constexpr std::array migrations{
     Migration{1, schema_1},
     Migration{2, schema_2},
+    Migration{3, schema_3},
 };
 
 constexpr bool migrations_are_consecutive() {

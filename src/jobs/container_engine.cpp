@@ -13,6 +13,7 @@
 #include "graph/images.hpp"
 #include "jobs/events.hpp"
 #include "jobs/exec_session.hpp"
+#include "jobs/restart_policy.hpp"
 
 namespace berth::jobs {
 
@@ -240,6 +241,10 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
     if (running_.contains(rec->id))
         return done(fail(Error::make(ErrorKind::not_modified, "container already started")));
     std::string id = rec->id;
+    // A start by hand ends a restart back-off and the "stopped by the user" mark.
+    cancel_restart(id);
+    rec->manually_stopped = false;
+    rec->error.clear();
     // A start that fails here ends the attached clients' streams too.
     auto failed = [&](Error e) {
         end_pending_listeners(id);
@@ -288,8 +293,11 @@ void ContainerEngine::on_started(Running& r, const Result<>& res) {
         r.record.started_ns = wall_clock_ns();
         r.record.pid = r.proc ? r.proc->pid() : 0;
         r.record.exit_code = 0;
+        r.record.oom_killed = false;
         (void)containers_.update_state(r.record);
         publish("start", r.id, {{"name", r.record.name}});
+    } else {
+        r.record.error = res.error().message;  // State.Error
     }
     if (r.start_done) {
         auto d = std::move(r.start_done);
@@ -304,8 +312,17 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     std::string id = r.id;
     r.record.state = "exited";
     r.record.exit_code = st.exit_code;
+    r.record.oom_killed = st.oom_killed;
     r.record.finished_ns = st.finished_ns ? st.finished_ns : wall_clock_ns();
     r.record.pid = 0;
+    // The restart policy, unless berthd is going down or the container is being removed; a
+    // container that could not start at all is not retried.
+    bool restart = !shutdown_done_ && r.removed_done.empty() && !r.auto_remove &&
+                   r.record.error.empty() &&
+                   should_restart(restart_policy_of(r.record.host_config_json),
+                                  RestartMoment::exit, st.exit_code, r.record.manually_stopped,
+                                  r.record.restart_count);
+    if (restart) r.record.state = "restarting";
     (void)containers_.update_state(r.record);
     (void)storage_.unmount(id);
     if (r.proc) r.proc->abandon_stdin();
@@ -325,7 +342,90 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
         for (auto& d : removed_done) d(rm);
         if (rm) notify(id, true, st.exit_code);
     }
+    if (restart) schedule_restart(id, r.record.finished_ns - r.record.started_ns);
     maybe_shutdown_done();
+}
+
+// One restart waiting out its back-off (State.Restarting); docker stop, rm -f, start and the
+// daemon's shutdown cancel it.
+struct ContainerEngine::Restart {
+    ContainerEngine* engine;
+    std::string id;
+    loop::Completion timer;
+    bool cancelled = false;
+
+    static void on_timer(loop::Completion& c) {
+        auto* r = static_cast<Restart*>(c.context);
+        ContainerEngine* e = r->engine;
+        std::string id = r->id;
+        bool cancelled = r->cancelled || c.result != -ETIME;
+        // Frees r: a cancelled one waits among the retired, a live one in restarts_.
+        if (auto it = e->restarts_.find(id); it != e->restarts_.end() && it->second.get() == r)
+            e->restarts_.erase(it);
+        std::erase_if(e->retired_restarts_, [r](const auto& p) { return p.get() == r; });
+        if (cancelled) return;
+        auto rec = e->containers_.get(id);
+        if (!rec || rec->state != "restarting") return;
+        rec->restart_count += 1;
+        (void)e->containers_.update_state(*rec);
+        e->start(id, [e, id](Result<> res) {
+            if (res) return;
+            // It could not start again: it stays exited, with the reason in State.Error.
+            if (auto again = e->containers_.get(id); again && again->state == "restarting") {
+                again->state = "exited";
+                again->error = res.error().message;
+                (void)e->containers_.update_state(*again);
+            }
+        });
+    }
+};
+
+void ContainerEngine::schedule_restart(const std::string& id, int64_t ran_ns) {
+    int64_t& delay = restart_delay_ns_[id];
+    delay = next_restart_delay_ns(delay, ran_ns);
+    auto r = std::make_unique<Restart>(Restart{this, id, {}, false});
+    r->timer.context = r.get();
+    r->timer.callback = &Restart::on_timer;
+    loop_.timeout(r->timer, delay);
+    restarts_[id] = std::move(r);
+}
+
+// Returns whether a restart was waiting. The record keeps "restarting" until the caller says.
+bool ContainerEngine::cancel_restart(const std::string& id) {
+    auto it = restarts_.find(id);
+    if (it == restarts_.end()) return false;
+    it->second->cancelled = true;
+    loop_.cancel(it->second->timer);
+    // Its timer still has to come back from the ring; a new restart may take the slot.
+    retired_restarts_.push_back(std::move(it->second));
+    restarts_.erase(it);
+    return true;
+}
+
+// A container in its restart back-off, stopped by the user (docker stop, kill): exited.
+bool ContainerEngine::stop_restarting(const std::string& id) {
+    if (!cancel_restart(id)) return false;
+    if (auto rec = containers_.get(id); rec && rec->state == "restarting") {
+        rec->state = "exited";
+        rec->manually_stopped = true;
+        (void)containers_.update_state(*rec);
+    }
+    return true;
+}
+
+void ContainerEngine::start_on_boot() {
+    auto all = containers_.list();
+    if (!all) return;
+    for (const auto& c : *all) {
+        if (c.state != "exited" || c.started_ns == 0) continue;  // never started: left alone
+        if (!should_restart(restart_policy_of(c.host_config_json), RestartMoment::daemon_start,
+                            c.exit_code, c.manually_stopped, c.restart_count))
+            continue;
+        std::string id = c.id;
+        start(id, [id](Result<> r) {
+            if (!r) (void)id;  // recorded in State.Error by the start itself
+        });
+    }
 }
 
 // Shutdown is done once no container and no exec process is left running (an exec dies with
@@ -486,12 +586,20 @@ Result<> ContainerEngine::signal(const std::string& id, int signo) {
     return sent;
 }
 
+Result<> ContainerEngine::kill(const std::string& id, int signo) {
+    if (stop_restarting(id)) return {};
+    auto it = running_.find(id);
+    if (it != running_.end() && !shutdown_done_) it->second->record.manually_stopped = true;
+    return signal(id, signo);
+}
+
 Result<> ContainerEngine::remove_stopped(const std::string& id) {
     auto rec = containers_.get(id);
     if (!rec) return fail(rec.error());
     end_pending_listeners(id);
     pending_stdin_.erase(id);
     forget_execs(id);
+    restart_delay_ns_.erase(id);
     if (auto r = drivers::remove_container_files(storage_.container_dir(id), id); !r) return r;
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
     if (auto r = containers_.remove(id); !r) return fail(r.error());
@@ -521,6 +629,14 @@ void ContainerEngine::remove(const std::string& ref, bool force,
                              std::function<void(Result<>)> done) {
     auto rec = containers_.get(ref);
     if (!rec) return done(fail(rec.error()));
+    if (restarts_.contains(rec->id)) {
+        if (!force)
+            return done(fail(Error::conflict(
+                "cannot remove container \"/" + rec->name +
+                "\": container is restarting: stop the container before removing or force "
+                "remove")));
+        cancel_restart(rec->id);
+    }
     auto it = running_.find(rec->id);
     if (it == running_.end()) {
         auto r = remove_stopped(rec->id);
@@ -562,9 +678,11 @@ void ContainerEngine::stop(const std::string& ref, int signo, int timeout_s,
                            std::function<void(Result<>)> done) {
     auto rec = containers_.get(ref);
     if (!rec) return done(fail(rec.error()));
+    if (stop_restarting(rec->id)) return done(Result<>{});
     auto it = running_.find(rec->id);
     if (it == running_.end() || !it->second->proc || it->second->proc->reaped())
         return done(fail(Error::make(ErrorKind::not_modified, "container already stopped")));
+    it->second->record.manually_stopped = true;
     auto* s = new Stop{this, rec->id, std::move(done), {}, false};
     s->timer.context = s;
     s->timer.callback = &Stop::on_timer;
@@ -575,6 +693,7 @@ void ContainerEngine::stop(const std::string& ref, int signo, int timeout_s,
 
 void ContainerEngine::shutdown(std::function<void()> done) {
     shutdown_done_ = std::move(done);
+    while (!restarts_.empty()) cancel_restart(restarts_.begin()->first);
     for (auto& [id, r] : running_)
         if (r->proc) (void)r->proc->signal(SIGKILL);
     maybe_shutdown_done();

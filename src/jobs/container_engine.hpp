@@ -98,6 +98,11 @@ public:
     // `done` runs then.
     void remove(const std::string& id, bool force, std::function<void(Result<>)> done);
     Result<> signal(const std::string& id, int signo);
+    // docker kill: a signal from the user, who thereby stopped it (restart policies spare it).
+    Result<> kill(const std::string& id, int signo);
+    // berthd's start: containers whose restart policy says so are started again, as dockerd
+    // does (always; unless-stopped unless the user stopped it; on-failure after a failure).
+    void start_on_boot();
     // docker container prune: removes every stopped container `keep` does not hold back.
     struct Pruned {
         std::vector<std::string> ids;
@@ -152,6 +157,10 @@ private:
     static void on_reap(loop::Completion& c);
     void end_pending_listeners(const std::string& id);
     struct Stop;
+    struct Restart;
+    void schedule_restart(const std::string& id, int64_t ran_ns);
+    bool cancel_restart(const std::string& id);
+    bool stop_restarting(const std::string& id);
     Result<> remove_stopped(const std::string& id);
 
     loop::Loop& loop_;
@@ -174,6 +183,9 @@ private:
     };
     std::map<std::string, PendingStdin> pending_stdin_;
     std::map<std::string, std::unique_ptr<Exec>> execs_;
+    std::map<std::string, std::unique_ptr<Restart>> restarts_;
+    std::vector<std::unique_ptr<Restart>> retired_restarts_;  // cancelled, timer not back yet
+    std::map<std::string, int64_t> restart_delay_ns_;  // the back-off, per container
     // Exited exec processes whose driver objects still have operations in the ring.
     std::vector<std::unique_ptr<drivers::Container>> dead_procs_;
     uint64_t next_token_ = 1;

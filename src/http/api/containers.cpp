@@ -19,6 +19,7 @@
 #include "jobs/container_engine.hpp"
 #include "jobs/events.hpp"
 #include "jobs/filters.hpp"
+#include "jobs/restart_policy.hpp"
 
 namespace berth::http {
 
@@ -212,6 +213,20 @@ void publish(ApiContext& ctx, const std::string& action, const graph::ContainerR
     ctx.events->publish(std::move(e));
 }
 
+// HostConfig settings dockerd refuses at create (verifyContainerSettings).
+Result<> check_host_config(element hc) {
+    element rp;
+    if (!hc["RestartPolicy"].get(rp) && rp.is_object()) {
+        int64_t max = 0;
+        if (rp["MaximumRetryCount"].get(max)) max = 0;
+        auto policy = jobs::parse_restart_policy(str(rp, "Name"), max);
+        if (!policy) return fail(policy.error());
+        if (boolean(hc, "AutoRemove") && policy->kind != jobs::RestartPolicy::Kind::no)
+            return fail(Error::invalid("can't create 'AutoRemove' container with restart policy"));
+    }
+    return {};
+}
+
 void create_container(ApiContext& ctx, Exchange& ex) {
     const Request& req = ex.request();
     std::string name = req.query_value("name").value_or("");
@@ -250,6 +265,8 @@ void create_container(ApiContext& ctx, Exchange& ex) {
     c.config_json = m.json();
     element host_config;
     c.host_config_json = user["HostConfig"].get(host_config) ? "{}" : simdjson::minify(host_config);
+    if (c.host_config_json != "{}")
+        if (auto r = check_host_config(host_config); !r) return ex.respond_error(r.error());
     c.created_ns = wall_clock_ns();
     if (auto r = ctx.containers->insert(c); !r) return ex.respond_error(r.error());
     std::vector<std::string> lowers(image->chain.rbegin(), image->chain.rend());
@@ -352,16 +369,19 @@ void inspect_container(ApiContext& ctx, Exchange& ex) {
     w.key("Args").begin_array();
     for (size_t i = 1; i < argv.size(); ++i) w.value(argv[i]);
     w.end_array();
+    // As dockerd: a container waiting out its restart back-off is Running and Restarting.
+    bool restarting = c->state == "restarting";
     w.key("State").begin_object().field("Status", c->state);
-    w.field("Running", c->state == "running").field("Paused", c->state == "paused");
-    w.field("Restarting", false).field("OOMKilled", false).field("Dead", c->state == "dead");
-    w.field("Pid", c->pid).field("ExitCode", c->exit_code).field("Error", "");
+    w.field("Running", c->state == "running" || c->state == "paused" || restarting);
+    w.field("Paused", c->state == "paused").field("Restarting", restarting);
+    w.field("OOMKilled", c->oom_killed).field("Dead", c->state == "dead");
+    w.field("Pid", c->pid).field("ExitCode", c->exit_code).field("Error", c->error);
     w.field("StartedAt", time_or_zero(c->started_ns)).field("FinishedAt", time_or_zero(c->finished_ns));
     w.end_object();
     w.field("Image", c->image_id);
     w.field("ResolvConfPath", dir + "/resolv.conf").field("HostnamePath", dir + "/hostname");
     w.field("HostsPath", dir + "/hosts").field("LogPath", dir + "/" + c->id + "-json.log");
-    w.field("Name", "/" + c->name).field("RestartCount", 0);
+    w.field("Name", "/" + c->name).field("RestartCount", c->restart_count);
     w.field("Driver", ctx.system.storage_driver).field("Platform", "linux");
     w.field("MountLabel", "").field("ProcessLabel", "").field("AppArmorProfile", "");
     w.key("ExecIDs");
@@ -457,9 +477,9 @@ void kill_container(ApiContext& ctx, Exchange& ex) {
     std::string name = ex.request().query_value("signal").value_or("KILL");
     int signo = signal_number(name);
     if (!signo) return ex.respond_error(Error::invalid("Invalid signal: " + name));
-    if (!ctx.engine->running(c->id))
+    if (!ctx.engine->running(c->id) && c->state != "restarting")
         return ex.respond_error(Error::conflict("Container " + c->id + " is not running"));
-    if (auto r = ctx.engine->signal(c->id, signo); !r) return ex.respond_error(r.error());
+    if (auto r = ctx.engine->kill(c->id, signo); !r) return ex.respond_error(r.error());
     ex.respond_empty(204);
 }
 

@@ -1,0 +1,148 @@
+// Restart policies and a berthd restart through the CLI: on-failure with its retry count,
+// always until docker stop, unless-stopped across a daemon restart, Docker's refusals, and
+// State fields a user reads (RestartCount, Restarting, OOMKilled, Error).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "daemon_fixture.hpp"
+#include "image_fixture.hpp"
+
+using namespace berth::testing;
+using namespace berth::e2e;
+
+namespace {
+
+class RestartTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "needs root: containers";
+        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
+        ASSERT_TRUE(daemon.start());
+        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
+        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+    }
+    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
+    std::string inspect(const std::string& name, const std::string& format) {
+        return d("inspect " + name + " --format '" + format + "'").output;
+    }
+    // Polls inspect until it prints `want` (a restart back-off takes its time).
+    bool eventually(const std::string& name, const std::string& format, const std::string& want,
+                    int tenths = 100) {
+        for (int i = 0; i < tenths; ++i) {
+            if (inspect(name, format) == want) return true;
+            usleep(100000);
+        }
+        return false;
+    }
+    BerthDaemon daemon;
+};
+
+}  // namespace
+
+TEST_F(RestartTest, on_failure_retries_up_to_its_count_then_stays_exited) {
+    ASSERT_EQ(
+        d("run -d --name fl --restart on-failure:2 busybox sh -c 'echo ran; exit 3'").exit_code, 0);
+    // 1 run + 2 restarts (back-off 100 ms, 200 ms), then it stays down with the last code.
+    EXPECT_TRUE(
+        eventually("fl", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}", "2 exited 3\n"))
+        << inspect("fl", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}");
+    usleep(700000);
+    EXPECT_EQ(inspect("fl", "{{.RestartCount}} {{.State.Status}}"), "2 exited\n");
+    EXPECT_EQ(d("logs fl").output, "ran\nran\nran\n");
+    // A success is not a failure: no restart.
+    ASSERT_EQ(d("run -d --name ok --restart on-failure busybox true").exit_code, 0);
+    EXPECT_TRUE(eventually("ok", "{{.State.Status}}", "exited\n"));
+    usleep(400000);
+    EXPECT_EQ(inspect("ok", "{{.RestartCount}}"), "0\n");
+}
+
+TEST_F(RestartTest, always_restarts_until_the_user_stops_it) {
+    ASSERT_EQ(d("run -d --name al --restart always busybox sh -c 'echo up; sleep 0.2'").exit_code,
+              0);
+    EXPECT_TRUE(eventually("al", "{{ge .RestartCount 2}}", "true\n"));
+    ASSERT_EQ(d("stop -t 1 al").exit_code, 0);
+    std::string count = inspect("al", "{{.RestartCount}}");
+    EXPECT_EQ(inspect("al", "{{.State.Status}} {{.State.Restarting}}"), "exited false\n");
+    usleep(800000);
+    EXPECT_EQ(inspect("al", "{{.RestartCount}} {{.State.Status}}"),
+              count.substr(0, count.size() - 1) + " exited\n");
+    // A start by hand runs it under its policy again; rm -f ends it wherever it is.
+    ASSERT_EQ(d("start al").exit_code, 0);
+    EXPECT_TRUE(eventually("al", "{{ge .RestartCount 3}}", "true\n"));
+    EXPECT_EQ(d("rm -f al").exit_code, 0);
+    EXPECT_EQ(d("ps -aq").output, "");
+}
+
+TEST_F(RestartTest, restart_policies_apply_when_berthd_starts_again) {
+    ASSERT_EQ(d("run -d --name us --restart unless-stopped busybox sleep 1000").exit_code, 0);
+    ASSERT_EQ(d("run -d --name us_stopped --restart unless-stopped busybox sleep 1000").exit_code,
+              0);
+    ASSERT_EQ(d("run -d --name al_stopped --restart always busybox sleep 1000").exit_code, 0);
+    ASSERT_EQ(d("run -d --name plain busybox sleep 1000").exit_code, 0);
+    ASSERT_EQ(d("create --name never --restart always busybox sleep 1000").exit_code, 0);
+    ASSERT_EQ(d("stop -t 0 us_stopped al_stopped").exit_code, 0);
+    ASSERT_EQ(daemon.stop(), 0);
+    ASSERT_TRUE(daemon.start());
+    // As dockerd: unless-stopped comes back unless the user stopped it; always comes back even
+    // then; no policy stays down; a container never started is left alone.
+    EXPECT_TRUE(eventually("us", "{{.State.Status}}", "running\n"));
+    EXPECT_TRUE(eventually("al_stopped", "{{.State.Status}}", "running\n"));
+    EXPECT_EQ(inspect("us_stopped", "{{.State.Status}}"), "exited\n");
+    EXPECT_EQ(inspect("plain", "{{.State.Status}}"), "exited\n");
+    EXPECT_EQ(inspect("never", "{{.State.Status}}"), "created\n");
+    // The restarted one is a real running container: exec and stop work.
+    EXPECT_EQ(d("exec us echo alive").output, "alive\n");
+    EXPECT_EQ(d("stop -t 0 us al_stopped").exit_code, 0);
+}
+
+TEST_F(RestartTest, dockers_refusals_for_restart_policies) {
+    auto rm = d("run --rm --restart always busybox true");
+    EXPECT_NE(rm.exit_code, 0);
+    EXPECT_NE(rm.error.find("conflicting options: cannot specify both --restart and --rm"),
+              std::string::npos)
+        << rm.error;
+    auto api = http_post_json(daemon.socket_path(), "/containers/create",
+                              "{\"Image\":\"busybox\",\"HostConfig\":{\"AutoRemove\":true,"
+                              "\"RestartPolicy\":{\"Name\":\"always\"}}}");
+    EXPECT_EQ(api.status, 400) << api.body;
+    EXPECT_NE(api.body.find("can't create 'AutoRemove' container with restart policy"),
+              std::string::npos)
+        << api.body;
+    auto name = http_post_json(daemon.socket_path(), "/containers/create",
+                               "{\"Image\":\"busybox\",\"HostConfig\":{\"RestartPolicy\":"
+                               "{\"Name\":\"sometimes\"}}}");
+    EXPECT_EQ(name.status, 400) << name.body;
+    EXPECT_NE(name.body.find("invalid restart policy"), std::string::npos) << name.body;
+    auto count = http_post_json(daemon.socket_path(), "/containers/create",
+                                "{\"Image\":\"busybox\",\"HostConfig\":{\"RestartPolicy\":"
+                                "{\"Name\":\"always\",\"MaximumRetryCount\":3}}}");
+    EXPECT_EQ(count.status, 400) << count.body;
+    EXPECT_NE(count.body.find("maximum retry count can only be used with 'on-failure'"),
+              std::string::npos)
+        << count.body;
+    EXPECT_EQ(d("ps -aq").output, "");  // nothing half-made
+}
+
+TEST_F(RestartTest, a_memory_hog_is_oom_killed_with_137_and_inspect_says_so) {
+    auto hog =
+        d("run --rm -m 32m busybox sh -c 'busybox dd if=/dev/zero of=/dev/null bs=200M "
+          "count=1'");
+    EXPECT_EQ(hog.exit_code, 137) << hog.error;
+    ASSERT_EQ(d("run --name hog -m 32m busybox sh -c 'busybox dd if=/dev/zero of=/dev/null "
+                "bs=200M count=1'")
+                  .exit_code,
+              137);
+    EXPECT_EQ(inspect("hog", "{{.State.OOMKilled}} {{.State.ExitCode}}"), "true 137\n");
+    // Each run records its own end.
+    ASSERT_EQ(d("start -a hog").exit_code, 137);
+    EXPECT_EQ(inspect("hog", "{{.State.OOMKilled}}"), "true\n");
+}
+
+TEST_F(RestartTest, a_start_that_fails_is_recorded_in_state_error) {
+    ASSERT_EQ(d("create --name bad busybox /no/such/program").exit_code, 0);
+    auto r = d("start bad");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(inspect("bad", "{{.State.Error}}").find("/no/such/program"), std::string::npos)
+        << inspect("bad", "{{.State.Error}}");
+    EXPECT_EQ(inspect("bad", "{{.State.ExitCode}}"), "127\n");
+}
