@@ -13,6 +13,7 @@
 #include "graph/images.hpp"
 #include "jobs/events.hpp"
 #include "jobs/exec_session.hpp"
+#include "jobs/health_probe.hpp"
 #include "jobs/restart_policy.hpp"
 
 namespace berth::jobs {
@@ -209,7 +210,10 @@ void ContainerEngine::on_reap(loop::Completion& c) {
     });
     std::erase_if(e->dead_procs_,
                   [](const std::unique_ptr<drivers::Container>& p) { return !p->busy(); });
-    if (!e->dead_.empty() || !e->dead_procs_.empty()) e->loop_.post(e->reap_);
+    std::erase_if(e->retired_health_,
+                  [](const std::unique_ptr<HealthProbe>& p) { return !p->busy(); });
+    if (!e->dead_.empty() || !e->dead_procs_.empty() || !e->retired_health_.empty())
+        e->loop_.post(e->reap_);
 }
 
 void ContainerEngine::publish(const std::string& action, const std::string& id,
@@ -294,6 +298,7 @@ void ContainerEngine::on_started(Running& r, const Result<>& res) {
         r.record.pid = r.proc ? r.proc->pid() : 0;
         r.record.exit_code = 0;
         r.record.oom_killed = false;
+        start_health(r.record);
         (void)containers_.update_state(r.record);
         publish("start", r.id, {{"name", r.record.name}});
     } else {
@@ -315,6 +320,7 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     r.record.oom_killed = st.oom_killed;
     r.record.finished_ns = st.finished_ns ? st.finished_ns : wall_clock_ns();
     r.record.pid = 0;
+    stop_health(id);
     // The restart policy, unless berthd is going down or the container is being removed; a
     // container that could not start at all is not retried.
     bool restart = !shutdown_done_ && r.removed_done.empty() && !r.auto_remove &&
@@ -515,6 +521,11 @@ Result<> ContainerEngine::pause(const std::string& ref, bool frozen) {
     (void)containers_.update_state(r.record);
     publish(frozen ? "pause" : "unpause", r.id, {{"name", r.record.name}});
     return {};
+}
+
+graph::ContainerRecord* ContainerEngine::running_record(const std::string& id) {
+    auto it = running_.find(id);
+    return it == running_.end() ? nullptr : &it->second->record;
 }
 
 Result<std::pair<drivers::Container*, const drivers::ContainerSpec*>> ContainerEngine::exec_target(

@@ -142,6 +142,15 @@ private:
     void refuse_exec_start(Exec& e, const Error& err, StartDone done);
     void on_exec_exited(Exec& e, const drivers::ExitStatus& st);
     void forget_execs(const std::string& container_id);
+    void drop_exec(const std::string& exec_id);
+    // Healthchecks (jobs/health_probe.cpp).
+    struct HealthProbe;
+    void start_health(graph::ContainerRecord& record);
+    void schedule_probe(HealthProbe& p);
+    void run_probe(HealthProbe& p);
+    void on_probe_done(HealthProbe& p);
+    void stop_health(const std::string& id);
+    graph::ContainerRecord* running_record(const std::string& id);
     void maybe_shutdown_done();
     struct Waiter {
         std::string id;
@@ -183,6 +192,8 @@ private:
     };
     std::map<std::string, PendingStdin> pending_stdin_;
     std::map<std::string, std::unique_ptr<Exec>> execs_;
+    std::map<std::string, std::unique_ptr<HealthProbe>> health_;
+    std::vector<std::unique_ptr<HealthProbe>> retired_health_;  // stopped, timers not back yet
     std::map<std::string, std::unique_ptr<Restart>> restarts_;
     std::vector<std::unique_ptr<Restart>> retired_restarts_;  // cancelled, timer not back yet
     std::map<std::string, int64_t> restart_delay_ns_;  // the back-off, per container

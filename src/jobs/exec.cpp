@@ -173,12 +173,25 @@ Result<ExecState> ContainerEngine::exec_inspect(const std::string& exec_id) cons
 std::vector<std::string> ContainerEngine::exec_ids(const std::string& container_id) const {
     std::vector<const Exec*> found;
     for (const auto& [id, e] : execs_)
-        if (e->state.container_id == container_id) found.push_back(e.get());
+        if (e->state.container_id == container_id && !e->hidden) found.push_back(e.get());
     std::sort(found.begin(), found.end(),
               [](const Exec* a, const Exec* b) { return a->seq < b->seq; });
     std::vector<std::string> out;
     for (const Exec* e : found) out.push_back(e->state.id);
     return out;
+}
+
+// Forgets one exec; a process of it still running (it dies with its container) is left to the
+// reaper without callbacks.
+void ContainerEngine::drop_exec(const std::string& exec_id) {
+    auto it = execs_.find(exec_id);
+    if (it == execs_.end()) return;
+    if (it->second->proc) {
+        it->second->proc->forget_events();
+        dead_procs_.push_back(std::move(it->second->proc));
+        if (!reap_.in_flight()) loop_.post(reap_);
+    }
+    execs_.erase(it);
 }
 
 void ContainerEngine::forget_execs(const std::string& container_id) {

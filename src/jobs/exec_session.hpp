@@ -15,6 +15,7 @@ struct ContainerEngine::Exec {
     ExecState state;
     uint64_t seq = 0;  // creation order
     bool started = false;
+    bool hidden = false;  // a healthcheck probe: not in the container's ExecIDs
     std::unique_ptr<drivers::Container> proc;
     std::vector<OutputListener*> listeners;
     StartDone start_done;

@@ -19,6 +19,7 @@
 #include "jobs/container_engine.hpp"
 #include "jobs/events.hpp"
 #include "jobs/filters.hpp"
+#include "jobs/health.hpp"
 #include "jobs/restart_policy.hpp"
 
 namespace berth::http {
@@ -117,6 +118,7 @@ struct MergedConfig {
     bool tty = false, open_stdin = false, stdin_once = false;
     bool attach_stdin = false, attach_stdout = false, attach_stderr = false;
     std::vector<std::string> env, cmd, entrypoint, exposed, volumes;
+    std::string healthcheck;  // JSON, "" for none
     std::map<std::string, std::string> labels;
     bool has_entrypoint = false;
 
@@ -157,6 +159,7 @@ struct MergedConfig {
         for (const auto& [k, v] : labels) w.field(k, v);
         w.end_object();
         if (!stop_signal.empty()) w.field("StopSignal", stop_signal);
+        if (!healthcheck.empty()) w.key("Healthcheck").raw(healthcheck);
         w.end_object();
         return w.take();
     }
@@ -197,6 +200,11 @@ MergedConfig merge(element user, element image, const std::string& image_name) {
     m.exposed = keys(image, "ExposedPorts");
     for (auto& p : keys(user, "ExposedPorts"))
         if (std::find(m.exposed.begin(), m.exposed.end(), p) == m.exposed.end()) m.exposed.push_back(p);
+    auto raw = [](element obj, const char* key) {
+        element e;
+        return obj[key].get(e) || !e.is_object() ? std::string() : simdjson::minify(e);
+    };
+    m.healthcheck = jobs::merge_healthcheck(raw(user, "Healthcheck"), raw(image, "Healthcheck"));
     m.volumes = keys(image, "Volumes");
     for (auto& v : keys(user, "Volumes"))
         if (std::find(m.volumes.begin(), m.volumes.end(), v) == m.volumes.end()) m.volumes.push_back(v);
@@ -248,6 +256,9 @@ void create_container(ApiContext& ctx, Exchange& ex) {
     element image_doc, image_config;
     if (image_parser.parse(image_json).get(image_doc) || image_doc["config"].get(image_config))
         image_config = image_parser.parse(simdjson::padded_string(std::string("{}"))).value();
+    if (element hc; !user["Healthcheck"].get(hc) && hc.is_object())
+        if (auto r = jobs::check_healthcheck(simdjson::minify(hc)); !r)
+            return ex.respond_error(r.error());
     MergedConfig m = merge(user, image_config, image_name);
     if (m.cmd.empty() && m.entrypoint.empty())
         return ex.respond_error(Error::invalid("No command specified"));
@@ -376,6 +387,7 @@ void inspect_container(ApiContext& ctx, Exchange& ex) {
     w.field("Paused", c->state == "paused").field("Restarting", restarting);
     w.field("OOMKilled", c->oom_killed).field("Dead", c->state == "dead");
     w.field("Pid", c->pid).field("ExitCode", c->exit_code).field("Error", c->error);
+    if (!c->health_json.empty()) w.key("Health").raw(c->health_json);
     w.field("StartedAt", time_or_zero(c->started_ns)).field("FinishedAt", time_or_zero(c->finished_ns));
     w.end_object();
     w.field("Image", c->image_id);
