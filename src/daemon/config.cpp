@@ -51,6 +51,9 @@ Result<Config> parse_flags(int argc, char** argv, int& exit_code) {
         {app.add_option("-s,--storage-driver", c.storage_driver,
                         "Storage driver to use (overlay2, vfs; default: overlay2 if supported)"),
          "storage-driver"},
+        {app.add_option("--cgroup-parent", c.cgroup_parent, "Parent cgroup for all containers")
+             ->capture_default_str(),
+         "cgroup-parent"},
         {app.add_option("--api-max-connections", c.api_max_connections,
                         "Open API connections before new ones get 503")
              ->capture_default_str(),
@@ -145,6 +148,7 @@ Result<std::string> apply(Config& c, std::string_view key, simdjson::dom::elemen
     if (key == "log-level") return str(c.log_level);
     if (key == "group") return str(c.group);
     if (key == "storage-driver") return str(c.storage_driver);
+    if (key == "cgroup-parent") return str(c.cgroup_parent);
     if (key == "debug") {
         bool b;
         if (v.get(b)) return fail(Error::invalid("debug must be true or false"));
@@ -167,6 +171,7 @@ std::string value_text(const Config& c, std::string_view key) {
     if (key == "log-level") return c.log_level;
     if (key == "group") return c.group;
     if (key == "storage-driver") return c.storage_driver;
+    if (key == "cgroup-parent") return c.cgroup_parent;
     if (key == "insecure-registries") return join(c.insecure_registries);
     if (key == "max-concurrent-downloads") return std::to_string(c.max_concurrent_downloads);
     if (key == "debug") return c.debug ? "true" : "false";
@@ -245,6 +250,17 @@ Result<std::string> unix_socket_path(std::string_view host) {
         return fail(Error::invalid("host unix://" + std::string(host) +
                                    ": the socket path must be absolute"));
     return std::string(host);
+}
+
+Result<std::string> cgroup_parent_name(std::string_view parent) {
+    while (parent.starts_with('/')) parent.remove_prefix(1);
+    while (parent.ends_with('/')) parent.remove_suffix(1);
+    bool bad = parent.empty() || parent == ".." || parent.starts_with("../") ||
+               parent.ends_with("/..") || parent.find("/../") != std::string_view::npos;
+    if (bad)
+        return fail(Error::invalid("invalid --cgroup-parent \"" + std::string(parent) +
+                                   "\": a cgroup name under the hierarchy's root is needed"));
+    return std::string(parent);
 }
 
 }  // namespace berth::daemon

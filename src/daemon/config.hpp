@@ -22,6 +22,7 @@ struct Config {
     std::string config_file = "/etc/berth/daemon.json";
     std::string group = "docker";
     std::string storage_driver;  // "", "overlay2" or "vfs"
+    std::string cgroup_parent = "berth";  // containers' cgroups go under it in every hierarchy
     std::vector<std::string> insecure_registries;
     long max_concurrent_downloads = 3;
     // berth's own API server limits (dockerd has none of these as flags).
@@ -49,5 +50,7 @@ Result<> load_config_file(Config& config);
 
 // "unix:///run/x.sock" or "/run/x.sock" → "/run/x.sock"; other schemes are refused clearly.
 Result<std::string> unix_socket_path(std::string_view host);
+// --cgroup-parent as a name under each hierarchy's root ("/berth/" → "berth"); ".." refused.
+Result<std::string> cgroup_parent_name(std::string_view parent);
 
 }  // namespace berth::daemon

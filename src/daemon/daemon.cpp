@@ -248,7 +248,7 @@ Result<> Daemon::open_images() {
 void Daemon::open_engine(const kernel::CgroupInfo& layout) {
     if (auto f = kernel::favor_dynamic_cgroup_changes(layout); !f)
         log::warn("cgroup favordynmods: " + f.error().message);
-    auto cg = kernel::CgroupManager::create(layout, "berth");
+    auto cg = kernel::CgroupManager::create(layout, cfg.cgroup_parent);
     if (cg) cgroups = std::move(*cg);
     else log::warn("cgroups unavailable, containers run without limits: " + cg.error().message);
     if (cgroups) {
@@ -300,6 +300,12 @@ int run(Config config) {
         return 1;
     }
     log::set_level(config.debug ? log::Level::debug : level);
+    auto parent = cgroup_parent_name(config.cgroup_parent);
+    if (!parent) {
+        log::error(parent.error().message);
+        return 1;
+    }
+    config.cgroup_parent = *parent;
     auto d = std::make_unique<Daemon>();
     d->cfg = std::move(config);
     if (auto r = d->start(); !r) {

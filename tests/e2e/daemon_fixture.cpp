@@ -87,13 +87,53 @@ BerthDaemon::BerthDaemon(std::vector<std::string> extra_args) : extra_args_(std:
     write_temp_file(dir_, "daemon.json", "{}\n");
 }
 
+namespace {
+
+// The cgroup parent of one test daemon, in every hierarchy (v1 and v2 layouts alike).
+std::vector<std::filesystem::path> cgroup_parent_dirs(const std::string& parent) {
+    std::vector<std::filesystem::path> out;
+    std::error_code ec;
+    if (std::filesystem::is_directory("/sys/fs/cgroup/" + parent, ec))
+        out.emplace_back("/sys/fs/cgroup/" + parent);
+    for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec))
+        if (std::filesystem::is_directory(h.path() / parent, ec)) out.push_back(h.path() / parent);
+    return out;
+}
+
+// A daemon that died without stopping its containers (SIGKILL) leaves them running: they have
+// no helper process to die with it. Kill what is left in its cgroups and remove them.
+void remove_cgroup_parent(const std::string& parent) {
+    std::error_code ec;
+    for (int round = 0; round < 50; ++round) {
+        bool left = false;
+        for (const auto& dir : cgroup_parent_dirs(parent)) {
+            for (const auto& child : std::filesystem::directory_iterator(dir, ec)) {
+                if (!child.is_directory(ec)) continue;
+                std::ifstream procs(child.path() / "cgroup.procs");
+                for (pid_t pid; procs >> pid;) kill(pid, SIGKILL);
+                if (rmdir(child.path().c_str()) != 0) left = true;
+            }
+            if (rmdir(dir.c_str()) != 0) left = true;
+        }
+        if (!left) return;
+        usleep(20000);
+    }
+}
+
+}  // namespace
+
 BerthDaemon::~BerthDaemon() {
     if (pid_ > 0) {
         kill(pid_, SIGKILL);
         waitpid(pid_, nullptr, 0);
     }
+    if (geteuid() == 0) remove_cgroup_parent(cgroup_parent());
     std::error_code ec;
     if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+}
+
+std::string BerthDaemon::cgroup_parent() const {
+    return "berth-e2e-" + std::filesystem::path(dir_).filename().string();
 }
 
 std::vector<std::string> BerthDaemon::argv() const {
@@ -105,6 +145,12 @@ std::vector<std::string> BerthDaemon::argv() const {
     if (!has_config) {
         a.push_back("--config-file");
         a.push_back(dir_ + "/daemon.json");
+    }
+    // Its own cgroup parent: a daemon reconciles (kills) what it finds under its parent that
+    // it does not know, and other tests' daemons run at the same time.
+    if (std::find(extra_args_.begin(), extra_args_.end(), "--cgroup-parent") == extra_args_.end()) {
+        a.push_back("--cgroup-parent");
+        a.push_back(cgroup_parent());
     }
     a.insert(a.end(), extra_args_.begin(), extra_args_.end());
     return a;

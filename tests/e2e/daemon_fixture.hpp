@@ -55,6 +55,8 @@ class BerthDaemon {
     const std::string& exec_root() const { return exec_root_; }
     const std::string& pidfile() const { return pidfile_; }
     std::string docker_host() const { return "unix://" + socket_path_; }
+    // --cgroup-parent of this daemon: its own, so parallel test daemons never meet.
+    std::string cgroup_parent() const;
     std::string stdout_text() const;
     std::string stderr_text() const;
 
