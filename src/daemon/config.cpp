@@ -51,6 +51,10 @@ Result<Config> parse_flags(int argc, char** argv, int& exit_code) {
         {app.add_option("-s,--storage-driver", c.storage_driver,
                         "Storage driver to use (overlay2, vfs; default: overlay2 if supported)"),
          "storage-driver"},
+        {app.add_flag("--init", c.init, "Run an init inside containers to forward signals and reap processes"),
+         "init"},
+        {app.add_option("--init-path", c.init_path, "Path to the init binary (default: berth-init next to berthd)"),
+         "init-path"},
         {app.add_option("--cgroup-parent", c.cgroup_parent, "Parent cgroup for all containers")
              ->capture_default_str(),
          "cgroup-parent"},
@@ -149,6 +153,13 @@ Result<std::string> apply(Config& c, std::string_view key, simdjson::dom::elemen
     if (key == "group") return str(c.group);
     if (key == "storage-driver") return str(c.storage_driver);
     if (key == "cgroup-parent") return str(c.cgroup_parent);
+    if (key == "init-path") return str(c.init_path);
+    if (key == "init") {
+        bool b;
+        if (v.get(b)) return fail(Error::invalid("init must be true or false"));
+        c.init = b;
+        return std::string(b ? "true" : "false");
+    }
     if (key == "debug") {
         bool b;
         if (v.get(b)) return fail(Error::invalid("debug must be true or false"));
@@ -172,6 +183,8 @@ std::string value_text(const Config& c, std::string_view key) {
     if (key == "group") return c.group;
     if (key == "storage-driver") return c.storage_driver;
     if (key == "cgroup-parent") return c.cgroup_parent;
+    if (key == "init-path") return c.init_path;
+    if (key == "init") return c.init ? "true" : "false";
     if (key == "insecure-registries") return join(c.insecure_registries);
     if (key == "max-concurrent-downloads") return std::to_string(c.max_concurrent_downloads);
     if (key == "debug") return c.debug ? "true" : "false";

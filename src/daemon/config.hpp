@@ -22,7 +22,9 @@ struct Config {
     std::string config_file = "/etc/berth/daemon.json";
     std::string group = "docker";
     std::string storage_driver;  // "", "overlay2" or "vfs"
-    std::string cgroup_parent = "berth";  // containers' cgroups go under it in every hierarchy
+    std::string cgroup_parent = "berth";
+    bool init = false;      // --init: containers run under berth-init unless they say no
+    std::string init_path;  // --init-path: "" finds berth-init next to berthd  // containers' cgroups go under it in every hierarchy
     std::vector<std::string> insecure_registries;
     long max_concurrent_downloads = 3;
     // berth's own API server limits (dockerd has none of these as flags).

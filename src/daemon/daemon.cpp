@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <set>
 
@@ -242,6 +243,19 @@ Result<> Daemon::open_images() {
     return {};
 }
 
+// berth-init for --init: the path given, else the one installed next to berthd (as dockerd
+// finds docker-init); "" when there is none (a container asking for it then gets an error).
+std::string init_binary(const std::string& configured) {
+    std::error_code ec;
+    std::filesystem::path p = configured;
+    if (p.empty()) p = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "berth-init";
+    if (ec || !std::filesystem::is_regular_file(p, ec)) {
+        if (!configured.empty()) log::warn("--init-path " + configured + " is not a file");
+        return {};
+    }
+    return std::filesystem::absolute(p, ec).string();
+}
+
 // Containers: cgroups under "berth" (with favordynmods on the cgroup root, see
 // kernel/cgroup.hpp), the exec driver and the lifecycle engine. Containers the store says were
 // running when berthd last stopped are exited now (their processes died with the daemon).
@@ -270,6 +284,7 @@ void Daemon::open_engine(const kernel::CgroupInfo& layout) {
     exec = std::make_unique<drivers::ExecDriver>(*loop, cgroups.get(), layout);
     engine = std::make_unique<jobs::ContainerEngine>(*loop, *exec, *storage, *containers, *images,
                                                     events);
+    engine->set_init(init_binary(cfg.init_path), cfg.init);
     engine->start_on_boot();
 }
 

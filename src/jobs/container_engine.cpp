@@ -146,6 +146,7 @@ Result<drivers::ContainerSpec> spec_from(const graph::ContainerRecord& c, const 
     s.resources.cpuset_cpus = str(hc, "CpusetCpus");
     s.resources.cpuset_mems = str(hc, "CpusetMems");
     auto_remove = flag(hc, "AutoRemove");
+    if (bool init = false; !hc["Init"].get(init)) s.init = init;
     return s;
 }
 
@@ -265,6 +266,15 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         (void)storage_.unmount(rec->id);
         r->start_done = nullptr;
         return failed(spec.error());
+    }
+    if (spec->init.value_or(default_init_)) {
+        if (init_path_.empty()) {
+            (void)storage_.unmount(rec->id);
+            return failed(Error::make(ErrorKind::system,
+                                      "exec: \"docker-init\": executable file not found in $PATH "
+                                      "(berth-init is missing; see --init-path)"));
+        }
+        spec->init_path = init_path_;
     }
     r->tty = spec->tty;
     r->spec = *spec;

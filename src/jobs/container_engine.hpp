@@ -100,6 +100,12 @@ public:
     Result<> signal(const std::string& id, int signo);
     // docker kill: a signal from the user, who thereby stopped it (restart policies spare it).
     Result<> kill(const std::string& id, int signo);
+    // --init: the host binary bound at /sbin/docker-init ("" when there is none), and whether
+    // containers that do not say (HostConfig.Init null) get it (dockerd's --init).
+    void set_init(std::string path, bool by_default) {
+        init_path_ = std::move(path);
+        default_init_ = by_default;
+    }
     // berthd's start: containers whose restart policy says so are started again, as dockerd
     // does (always; unless-stopped unless the user stopped it; on-failure after a failure).
     void start_on_boot();
@@ -199,6 +205,8 @@ private:
     std::map<std::string, int64_t> restart_delay_ns_;  // the back-off, per container
     // Exited exec processes whose driver objects still have operations in the ring.
     std::vector<std::unique_ptr<drivers::Container>> dead_procs_;
+    std::string init_path_;
+    bool default_init_ = false;
     uint64_t next_token_ = 1;
     std::function<void()> shutdown_done_;
 };

@@ -146,3 +146,32 @@ TEST_F(RestartTest, a_start_that_fails_is_recorded_in_state_error) {
         << inspect("bad", "{{.State.Error}}");
     EXPECT_EQ(inspect("bad", "{{.State.ExitCode}}"), "127\n");
 }
+
+TEST_F(RestartTest, init_runs_as_pid_1_forwards_signals_and_reaps_orphans) {
+    auto pid1 = d("run --rm --init busybox sh -c 'busybox tr \"\\0\" \" \" < /proc/1/cmdline'");
+    ASSERT_EQ(pid1.exit_code, 0) << pid1.error;
+    EXPECT_EQ(pid1.output, "/sbin/docker-init -- sh -c busybox tr \"\\0\" \" \" < /proc/1/cmdline ");
+    // sleep as pid 1 ignores SIGTERM; under the init it gets it and dies of it (143), not of
+    // the SIGKILL after the timeout (137).
+    ASSERT_EQ(d("run -d --init --name sleeper busybox sleep 1000").exit_code, 0);
+    // (Once the init has started its command: a signal that reaches a pid 1 before it has set
+    // itself up is dropped by the kernel, with any init.)
+    std::string pid = inspect("sleeper", "{{.State.Pid}}");
+    pid.pop_back();
+    ASSERT_EQ(run_command("for i in $(seq 100); do [ -n \"$(cat /proc/" + pid + "/task/" + pid +
+                          "/children)\" ] && exit 0; sleep 0.05; done; exit 1")
+                  .exit_code,
+              0);
+    ASSERT_EQ(d("stop -t 20 sleeper").exit_code, 0);
+    EXPECT_EQ(inspect("sleeper", "{{.State.ExitCode}}"), "143\n");
+    // An orphan re-parented to pid 1 is reaped: no zombie is left.
+    auto ps = d("run --rm --init busybox sh -c '(busybox sleep 0.1 &); busybox sleep 0.6; "
+                "busybox ps -o stat,comm'");
+    ASSERT_EQ(ps.exit_code, 0) << ps.error;
+    EXPECT_EQ(ps.output.find("Z "), std::string::npos) << ps.output;
+    // The exit code of the command is the container's.
+    EXPECT_EQ(d("run --rm --init busybox sh -c 'exit 9'").exit_code, 9);
+    // The binary is read-only in the container.
+    auto write = d("run --rm --init busybox sh -c 'echo x > /sbin/docker-init'");
+    EXPECT_NE(write.exit_code, 0);
+}

@@ -44,6 +44,10 @@ struct ContainerSpec {
     std::string container_dir;  // the container's own directory (hosts, hostname, resolv.conf)
 
     std::vector<std::string> args;  // Entrypoint + Cmd
+    // --init: this host binary is bound read-only at /sbin/docker-init and runs the args as
+    // "/sbin/docker-init -- args…" (pid 1 that reaps and forwards signals). "" for none.
+    std::string init_path;
+    std::optional<bool> init;  // HostConfig.Init as asked (null: the daemon's default)
     std::vector<std::string> env;   // "K=V"
     std::string working_dir;        // "" → "/"
     std::string user;               // "" → root

@@ -364,6 +364,21 @@ Result<std::unique_ptr<PreparedPlan>> build_plan(const ContainerSpec& s,
     add_system_mounts(st, s, cgroups);
     if (auto r = add_etc_files(st, s, hostname); !r) return fail(r.error());
     if (auto r = add_user_mounts(st, s); !r) return fail(r.error());
+    const ContainerSpec* process = &s;
+    ContainerSpec with_init;
+    if (!s.init_path.empty()) {
+        MountSpec m;
+        m.kind = MountKind::bind;
+        m.source = st.str(s.init_path);
+        m.target = st.str(docker_init_path);
+        m.readonly = m.nosuid = m.nodev = true;
+        m.target_is_file = true;
+        st.mounts.push_back(m);
+        with_init = s;
+        with_init.args = {docker_init_path, "--"};
+        with_init.args.insert(with_init.args.end(), s.args.begin(), s.args.end());
+        process = &with_init;
+    }
 
     p.clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
     if (s.network == NetworkMode::none) p.clone_flags |= CLONE_NEWNET;
@@ -381,7 +396,7 @@ Result<std::unique_ptr<PreparedPlan>> build_plan(const ContainerSpec& s,
     // Docker's UTS namespace always gets a hostname; with host networking it is the host's.
     if (s.network != NetworkMode::host) p.hostname = st.str(hostname);
     if (!s.domainname.empty()) p.domainname = st.str(s.domainname);
-    if (auto r = fill_process(st, p, s, hostname); !r) return fail(r.error());
+    if (auto r = fill_process(st, p, *process, hostname); !r) return fail(r.error());
     return out;
 }
 

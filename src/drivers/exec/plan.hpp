@@ -13,6 +13,9 @@
 
 namespace berth::drivers {
 
+// Where --init's binary is bound in the container, as dockerd binds docker-init.
+inline constexpr const char* docker_init_path = "/sbin/docker-init";
+
 // A plan and the storage it points into; not copyable, stable in memory.
 struct PreparedPlan {
     kernel::PlanStorage storage;
