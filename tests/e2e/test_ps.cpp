@@ -138,5 +138,5 @@ TEST_F(PsTest, bad_filters_are_refused_with_dockers_messages) {
     auto raw = http_get(daemon.socket_path(),
                         "/containers/json?filters=%7B%22status%22%3A%5B%22x%22%5D%7D");
     EXPECT_EQ(raw.status, 400);
-    EXPECT_EQ(raw.body, "{\"message\":\"invalid filter 'status=x'\"}");
+    EXPECT_EQ(raw.body, "{\"message\":\"invalid filter 'status=x'\"}\n");
 }
