@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <simdjson.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -12,6 +11,7 @@
 #include "base/json.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
+#include "kernel/files.hpp"
 
 namespace berth::drivers {
 
@@ -123,16 +123,17 @@ void JsonFileLog::pump() {
 void JsonFileLog::rotate() {
     fd_.reset();
     int n = options_.max_file;
+    auto warn = [](const Result<>& r) {
+        if (!r) log::warn("rotate container log: " + r.error().message);
+    };
     if (n < 2) {
-        if (::unlink(path_.c_str()) != 0 && errno != ENOENT)
-            log::warn("unlink full container log " + path_ + ": " + std::strerror(errno));
+        warn(kernel::remove_file(path_));
     } else {
-        (void)::unlink((path_ + "." + std::to_string(n - 1)).c_str());
+        warn(kernel::remove_file(path_ + "." + std::to_string(n - 1)));
         for (int i = n - 1; i > 1; --i)
-            (void)::rename((path_ + "." + std::to_string(i - 1)).c_str(),
-                           (path_ + "." + std::to_string(i)).c_str());
-        if (::rename(path_.c_str(), (path_ + ".1").c_str()) != 0 && errno != ENOENT)
-            log::warn("rotate container log " + path_ + ": " + std::strerror(errno));
+            warn(kernel::rename_file(path_ + "." + std::to_string(i - 1),
+                                     path_ + "." + std::to_string(i)));
+        warn(kernel::rename_file(path_, path_ + ".1"));
     }
     fd_ = open_for_append(path_, O_TRUNC);
     if (!fd_) log::warn("reopen container log " + path_ + ": " + std::strerror(errno));
@@ -199,7 +200,7 @@ std::vector<std::string> json_log_files(const std::string& path) {
     std::vector<std::string> out;
     for (int i = 1;; ++i) {
         std::string p = path + "." + std::to_string(i);
-        if (::access(p.c_str(), F_OK) != 0) break;
+        if (!kernel::path_exists(p)) break;
         out.insert(out.begin(), p);
     }
     out.push_back(path);
@@ -231,8 +232,7 @@ Result<> read_json_log(const std::string& path, const std::function<void(const L
 
 Result<> remove_json_log(const std::string& path) {
     for (const std::string& file : json_log_files(path))
-        if (::unlink(file.c_str()) != 0 && errno != ENOENT)
-            return fail(Error::last_sys("remove " + file));
+        if (auto r = kernel::remove_file(file); !r) return r;
     return {};
 }
 
