@@ -88,6 +88,10 @@ TEST_F(LogsTest, rotation_keeps_max_file_files_and_logs_reads_them_oldest_first)
     EXPECT_TRUE(contiguous(n));
     EXPECT_EQ(n.back(), 29999);
     EXPECT_GT(n.front(), 0);  // the oldest lines went with the deleted files
+    // A reader that stops early (head) leaves the daemon serving.
+    auto head = run_command("docker logs big </dev/null 2>/dev/null | head -1",
+                            {"DOCKER_HOST=" + daemon.docker_host()});
+    EXPECT_EQ(numbers(head.output, "line "), std::vector<int>{n.front()});
     auto tail = d("logs --tail 3 big");
     EXPECT_EQ(numbers(tail.output, "line "), (std::vector<int>{29997, 29998, 29999}));
     ASSERT_EQ(d("rm big").exit_code, 0);

@@ -106,6 +106,8 @@ TEST_F(JsonLogTest, rotation_keeps_max_file_files_under_max_size_in_order) {
     EXPECT_EQ(n.back(), 499);
     for (size_t i = 1; i < n.size(); ++i) ASSERT_EQ(n[i], n[i - 1] + 1) << i;
     EXPECT_GT(n.front(), 0);  // the oldest lines were rotated away
+    JsonLogReader reader(path);
+    EXPECT_EQ(numbers(reader.read_tail(3)), (std::vector<int>{497, 498, 499}));
 }
 
 TEST_F(JsonLogTest, max_file_one_starts_the_file_again) {
@@ -138,7 +140,7 @@ TEST_F(JsonLogTest, a_follower_sees_every_line_once_across_rotations) {
     put(**log, numbered(0, 20));
     drain(**log);
     JsonLogReader reader(path);
-    auto history = reader.read_all();
+    auto history = reader.read_tail(SIZE_MAX);
     CollectingSink sink;
     reader.follow(log->get(), &sink);
     for (int i = 20; i < 2000; i += 7) {

@@ -56,16 +56,20 @@ bool JsonLogReader::read_some(const std::function<void(const LogEntry&)>& f) {
     return true;
 }
 
-std::vector<LogEntry> JsonLogReader::read_all() {
-    std::vector<LogEntry> out;
-    auto keep = [&](const LogEntry& e) { out.push_back(e); };
+std::vector<LogEntry> JsonLogReader::read_tail(size_t n) {
+    std::deque<LogEntry> last;
+    auto keep = [&](const LogEntry& e) {
+        if (n == 0) return;
+        if (last.size() == n) last.pop_front();
+        last.push_back(e);
+    };
     for (;;) {
         while (read_some(keep)) {
         }
         if (files_.size() == 1) break;
         files_.pop_front();  // a rotated file, read to its end
     }
-    return out;
+    return {std::make_move_iterator(last.begin()), std::make_move_iterator(last.end())};
 }
 
 void JsonLogReader::follow(JsonFileLog* live, Sink* sink) {

@@ -34,10 +34,12 @@ class JsonLogReader final : public LogWatcher {
     JsonLogReader(const JsonLogReader&) = delete;
     JsonLogReader& operator=(const JsonLogReader&) = delete;
 
-    // Everything written so far, oldest first.
-    std::vector<LogEntry> read_all();
-    // Follows `live` (the running container's writer; null when there is none: the follow
-    // ends at once) from where read_all stopped.
+    // The last `n` entries written so far, oldest first (memory for `n` entries, however long
+    // the log); the reader is left at the end of what was written.
+    std::vector<LogEntry> read_tail(size_t n);
+    // Sends what the reader has not read yet to `sink` (as fast as the sink takes it), then
+    // follows `live` (the running container's writer) until it closes; with no writer it ends
+    // at the end of what was written.
     void follow(JsonFileLog* live, Sink* sink);
     // The sink has room again.
     void resume() { pump(); }

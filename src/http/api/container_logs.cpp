@@ -113,13 +113,11 @@ void container_logs(ApiContext& ctx, Exchange& ex) {
     ex.begin_stream(200, tty ? "application/vnd.docker.raw-stream"
                              : "application/vnd.docker.multiplexed-stream");
     auto* s = new LogsStream(ex, ctx.engine->log_path(c->id), tty, *q);
-    std::vector<drivers::LogEntry> entries = s->reader().read_all();
-    size_t first = q->tail && *q->tail < entries.size() ? entries.size() - *q->tail : 0;
-    for (size_t i = first; i < entries.size(); ++i) s->on_entry(entries[i]);
-    if (q->follow && q->until == INT64_MAX && ctx.engine->running(c->id))
-        s->reader().follow(ctx.engine->live_log(c->id), s);  // ends at once without a writer
-    else
-        s->finish();
+    // Without a tail the whole log streams from the oldest file as the client takes it.
+    if (q->tail)
+        for (const drivers::LogEntry& e : s->reader().read_tail(*q->tail)) s->on_entry(e);
+    bool follow = q->follow && q->until == INT64_MAX && ctx.engine->running(c->id);
+    s->reader().follow(follow ? ctx.engine->live_log(c->id) : nullptr, s);  // may free s
 }
 
 }  // namespace berth::http
