@@ -1,6 +1,7 @@
 // The json-file writer on a real ring: the lines of one read in one write, rotation at max-size
 // into Docker's <id>-json.log.N files, max-file=1 truncating, the bounded queue asking for a
 // pause, and a reader that follows across rotations seeing every line once.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "base/time.hpp"
 #include "drivers/logs/json_file.hpp"
 #include "drivers/logs/json_file_reader.hpp"
+#include "kernel/fd.hpp"
 #include "loop/loop.hpp"
 
 using namespace berth;
@@ -156,4 +158,29 @@ TEST_F(JsonLogTest, a_follower_sees_every_line_once_across_rotations) {
     for (int v : numbers(sink.got)) seen.push_back(v);
     ASSERT_EQ(seen.size(), 2001u);
     for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], int(i)) << i;
+}
+
+TEST_F(JsonLogTest, a_torn_last_line_is_read_once_its_end_arrives) {
+    {
+        kernel::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640));
+        std::string first =
+            "{\"log\":\"one\\n\",\"stream\":\"stdout\",\"time\":\"2026-01-01T00:00:00Z\"}\n"
+            "{\"log\":\"tw";
+        ASSERT_EQ(::write(fd.get(), first.data(), first.size()), ssize_t(first.size()));
+    }
+    JsonLogReader reader(path);
+    auto got = reader.read_tail(SIZE_MAX);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].text, "one\n");
+    {
+        kernel::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+        std::string rest = "o\\n\",\"stream\":\"stderr\",\"time\":\"2026-01-01T00:00:01Z\"}\n";
+        ASSERT_EQ(::write(fd.get(), rest.data(), rest.size()), ssize_t(rest.size()));
+    }
+    CollectingSink sink;
+    reader.follow(nullptr, &sink);  // no writer: reads what is there and ends
+    EXPECT_TRUE(sink.ended);
+    ASSERT_EQ(sink.got.size(), 1u);
+    EXPECT_EQ(sink.got[0].text, "two\n");
+    EXPECT_EQ(sink.got[0].stream, 2);
 }

@@ -107,3 +107,22 @@ TEST(LogOptions, daemon_json_sets_the_default_log_driver_and_options) {
     EXPECT_NE(nums.error().message.find("log-opts must be an object of strings"),
               std::string::npos);
 }
+
+TEST(LogOptions, dockerd_flags_set_the_default_and_conflict_with_the_file) {
+    std::vector<std::string> args = {"berthd",      "--log-driver", "none",      "--log-opt",
+                                     "max-size=1m", "--log-opt",    "max-file=4"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    int code = -1;
+    auto c = daemon::parse_flags(int(argv.size()), argv.data(), code);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->log_driver, "none");
+    EXPECT_EQ(c->log_opts.at("max-size"), "1m");
+    EXPECT_EQ(c->log_opts.at("max-file"), "4");
+    auto clash = daemon::merge_config_file(*c, R"({"log-opts":{"max-size":"2m"}})", "d.json");
+    ASSERT_FALSE(clash);
+    EXPECT_NE(clash.error().message.find("log-opts: (from flag: map[max-file:4 max-size:1m], "
+                                         "from file: map[max-size:2m])"),
+              std::string::npos)
+        << clash.error().message;
+}
