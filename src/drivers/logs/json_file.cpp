@@ -116,6 +116,10 @@ void JsonFileLog::pump() {
                     std::as_bytes(std::span(sending_.data(), sending_.size())));
     }
     if (closing_ && !closed_ && !write_c_.in_flight() && queue_.empty()) finish_close();
+    if (was_saturated_ && queued_bytes_ <= buffer_bytes_max / 2) {
+        was_saturated_ = false;
+        if (on_room_) on_room_();
+    }
 }
 
 // dockerd's rotate: with max-file < 2 the full file is unlinked (a reader keeps what it has
@@ -162,10 +166,6 @@ void JsonFileLog::on_written(loop::Completion& c) {
         l->tell([](LogWatcher& w) { w.on_log_written(); });
     }
     l->pump();
-    if (l->was_saturated_ && l->queued_bytes_ <= buffer_bytes_max / 2) {
-        l->was_saturated_ = false;
-        if (l->on_room_) l->on_room_();
-    }
 }
 
 void JsonFileLog::close(std::function<void()> done) {
