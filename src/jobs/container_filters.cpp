@@ -53,18 +53,30 @@ Result<std::set<std::string>> port_set(const std::string& key, const std::string
 
 }  // namespace
 
-bool filter_match(const Filters& f, const std::string& key, const std::string& source) {
-    if (!f.has(key)) return true;
-    for (const std::string& v : f.values(key)) {
-        if (v == source) return true;
-        try {
-            if (std::regex_search(source, std::regex(v, std::regex::ECMAScript))) return true;
-        } catch (const std::regex_error&) {
-            // Go's regexp.MatchString error: the value matches nothing.
-        }
-    }
+bool ContainerFilter::match_any(const std::vector<Pattern>& patterns, const std::string& source) {
+    if (patterns.empty()) return true;
+    for (const Pattern& p : patterns)
+        if (p.text == source || (p.re && std::regex_search(source, *p.re))) return true;
     return false;
 }
+
+namespace {
+
+std::vector<ContainerFilter::Pattern> patterns(const Filters& f, const std::string& key) {
+    std::vector<ContainerFilter::Pattern> out;
+    for (const std::string& v : f.values(key)) {
+        ContainerFilter::Pattern p{v, std::nullopt};
+        try {
+            p.re.emplace(v, std::regex::ECMAScript);
+        } catch (const std::regex_error&) {
+            // Go's regexp.MatchString error: the value matches only itself, never as a pattern.
+        }
+        out.push_back(std::move(p));
+    }
+    return out;
+}
+
+}  // namespace
 
 Result<ContainerFilter> ContainerFilter::parse(std::string_view json) {
     auto parsed = Filters::parse(json, ps_filter_names);
@@ -93,6 +105,9 @@ Result<ContainerFilter> ContainerFilter::parse(std::string_view json) {
         }
     for (const std::string& v : cf.f_.values("isolation"))
         if (v != "default") return fail(invalid_filter("isolation", v));
+    cf.name_ = patterns(cf.f_, "name");
+    cf.id_ = patterns(cf.f_, "id");
+    cf.status_ = patterns(cf.f_, "status");
     if (cf.f_.has("network"))
         return fail(Error::make(ErrorKind::not_implemented,
                                 "filter 'network' is not supported yet: berth has no networks "
@@ -101,8 +116,8 @@ Result<ContainerFilter> ContainerFilter::parse(std::string_view json) {
 }
 
 bool ContainerFilter::matches(const ContainerFacts& c) const {
-    if (!filter_match(f_, "name", "/" + c.name) && !filter_match(f_, "name", c.name)) return false;
-    if (!filter_match(f_, "id", c.id)) return false;
+    if (!match_any(name_, "/" + c.name) && !match_any(name_, c.name)) return false;
+    if (!match_any(id_, c.id)) return false;
     if (f_.values("is-task").contains("true")) return false;  // no swarm tasks here
     if (!f_.labels_match("label", c.labels)) return false;
     if (!exited_.empty()) {
@@ -111,7 +126,7 @@ bool ContainerFilter::matches(const ContainerFacts& c) const {
         if (!stopped || std::find(exited_.begin(), exited_.end(), c.exit_code) == exited_.end())
             return false;
     }
-    if (!filter_match(f_, "status", c.state)) return false;
+    if (!match_any(status_, c.state)) return false;
     if (f_.has("health") && !f_.values("health").contains(c.health)) return false;
     if (f_.has("volume")) {
         bool any = false;

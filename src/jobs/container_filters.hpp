@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -47,15 +48,21 @@ class ContainerFilter {
     // A `status` filter lists stopped containers too, as `all` does.
     bool implies_all() const { return f_.has("status"); }
 
+    // One name/id/status value: itself, and as a regular expression when it compiles.
+    struct Pattern {
+        std::string text;
+        std::optional<std::regex> re;
+    };
+
   private:
+    // filters.Args.Match: any value equals `source` or matches it as an unanchored regular
+    // expression (an invalid expression matches nothing); true when there are no values.
+    static bool match_any(const std::vector<Pattern>& patterns, const std::string& source);
     Filters f_;
+    std::vector<Pattern> name_, id_, status_;  // compiled once per request
     std::vector<int> exited_;
     std::set<std::string> expose_;  // "80/tcp" for every port the expose filters name
     std::optional<std::set<std::string>> ancestors_;
 };
-
-// filters.Args.Match: any value equals `source` or matches it as an unanchored regular
-// expression (an invalid expression matches nothing); true when the key is absent.
-bool filter_match(const Filters& f, const std::string& key, const std::string& source);
 
 }  // namespace berth::jobs
