@@ -81,8 +81,8 @@ void JsonLogReader::follow(JsonFileLog* live, Sink* sink) {
 }
 
 void JsonLogReader::pump() {
-    // A sink may stop (and free) us from inside on_entry or on_follow_end; re-entry from a
-    // write completion while pumping is folded into the running pass.
+    // on_follow_end may free us (the stream ends), so it is the last thing done; a second
+    // pump while one runs has nothing to add.
     if (pumping_ || !sink_) return;
     pumping_ = true;
     Sink* sink = sink_;
