@@ -103,8 +103,5 @@ void container_logs(ApiContext& ctx, Exchange& ex);
 // A created container's HostConfig with LogConfig merged with the daemon's default and checked
 // as dockerd checks it (400 with dockerd's words).
 Result<std::string> container_log_config(const ApiContext& ctx, std::string_view host_config_json);
-// One chunk of container output as Docker frames it: stdcopy [stream,0,0,0,BE32 size] + bytes
-// without a tty, the bytes alone with one.
-std::string stdcopy_frame(int stream, std::string_view data, bool tty);
 
 }  // namespace berth::http

@@ -17,14 +17,6 @@
 
 namespace berth::http {
 
-std::string stdcopy_frame(int stream, std::string_view data, bool tty) {
-    if (tty) return std::string(data);
-    char h[8] = {char(stream), 0, 0, 0};
-    uint32_t n = uint32_t(data.size());
-    h[4] = char(n >> 24), h[5] = char(n >> 16), h[6] = char(n >> 8), h[7] = char(n);
-    return std::string(h, 8) + std::string(data);
-}
-
 Result<std::string> container_log_config(const ApiContext& ctx, std::string_view host_config_json) {
     drivers::LogConfig daemon_default{ctx.log_driver, ctx.log_opts};
     auto merged = drivers::merge_log_config(drivers::log_config_from_host_config(host_config_json),
@@ -34,6 +26,16 @@ Result<std::string> container_log_config(const ApiContext& ctx, std::string_view
 }
 
 namespace {
+
+// One entry as Docker frames it: stdcopy [stream,0,0,0,BE32 size] without a tty. (The same
+// framing as attach's; kept here so this file stands alone.)
+std::string log_frame(int stream, std::string_view data, bool tty) {
+    if (tty) return std::string(data);
+    char h[8] = {char(stream), 0, 0, 0};
+    uint32_t n = uint32_t(data.size());
+    h[4] = char(n >> 24), h[5] = char(n >> 16), h[6] = char(n >> 8), h[7] = char(n);
+    return std::string(h, 8) + std::string(data);
+}
 
 struct LogsQuery {
     bool out = false, err = false, timestamps = false, follow = false;
@@ -52,7 +54,7 @@ class LogsStream final : public drivers::JsonLogReader::Sink {
         if (!ex_ || e.time_ns < q_.since || e.time_ns > q_.until) return;
         if ((e.stream == 1 && !q_.out) || (e.stream == 2 && !q_.err)) return;
         std::string line = q_.timestamps ? rfc3339_nano(e.time_ns) + " " + e.text : e.text;
-        ex_->write(stdcopy_frame(e.stream, line, tty_));
+        ex_->write(log_frame(e.stream, line, tty_));
     }
     bool full() const override { return ex_ && ex_->buffered() > buffer_bytes_max; }
     void on_follow_end() override { finish(); }

@@ -9,6 +9,7 @@
 
 #include "base/json.hpp"
 #include "base/time.hpp"
+#include "drivers/logs/json_file.hpp"
 #include "drivers/storage/storage_driver.hpp"
 #include "graph/containers.hpp"
 #include "graph/images.hpp"
@@ -248,10 +249,10 @@ void create_container(ApiContext& ctx, Exchange& ex) {
     c.config_json = m.json();
     element host_config;
     c.host_config_json = user["HostConfig"].get(host_config) ? "{}" : simdjson::minify(host_config);
+    c.created_ns = wall_clock_ns();
     auto logging = container_log_config(ctx, c.host_config_json);
     if (!logging) return ex.respond_error(logging.error());
     c.host_config_json = std::move(*logging);
-    c.created_ns = wall_clock_ns();
     if (auto r = ctx.containers->insert(c); !r) return ex.respond_error(r.error());
     std::vector<std::string> lowers(image->chain.rbegin(), image->chain.rend());
     if (auto r = ctx.storage->create_container_layer(c.id, lowers); !r) {
@@ -527,6 +528,15 @@ void wait_container(ApiContext& ctx, Exchange& ex) {
     new WaitStream(ctx, ex, c->id, wc);
 }
 
+// One chunk of output as Docker frames it: stdcopy [stream,0,0,0,BE32 size] without a tty.
+std::string frame(int stream, std::string_view data, bool tty) {
+    if (tty) return std::string(data);
+    char h[8] = {char(stream), 0, 0, 0};
+    uint32_t n = uint32_t(data.size());
+    h[4] = char(n >> 24), h[5] = char(n >> 16), h[6] = char(n >> 8), h[7] = char(n);
+    return std::string(h, 8) + std::string(data);
+}
+
 // POST /containers/{id}/attach: the hijacked stream carries the container's output, in
 // stdcopy frames ([stream, 0, 0, 0, size BE32] + bytes) without a tty, raw with one.
 class AttachStream final : public jobs::OutputListener, public RawSink {
@@ -547,9 +557,8 @@ public:
             ex_->write(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
             return;
         }
-        ex_->write(stdcopy_frame(
-            stream, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()),
-            false));
+        ex_->write(frame(stream, std::string_view(reinterpret_cast<const char*>(data.data()),
+                                                  data.size()), false));
     }
     void on_end() override {
         Exchange* ex = ex_;
