@@ -75,6 +75,14 @@ Result<Config> parse_flags(int argc, char** argv, int& exit_code) {
              ->capture_default_str(),
          "shutdown-timeout"},
     };
+    std::vector<std::string> log_opt_flags;
+    flags.push_back(
+        {app.add_option("--log-driver", c.log_driver, "Default driver for container logs")
+             ->capture_default_str(),
+         "log-driver"});
+    flags.push_back({app.add_option("--log-opt", log_opt_flags,
+                                    "Default log driver options for containers (key=value)"),
+                     "log-opts"});
     auto* cfg = app.add_option("--config-file", c.config_file, "Daemon configuration file")
                     ->capture_default_str();
     try {
@@ -85,6 +93,14 @@ Result<Config> parse_flags(int argc, char** argv, int& exit_code) {
     }
     for (const Flag& f : flags)
         if (f.opt->count() > 0) c.from_flags.insert(f.key);
+    for (const std::string& o : log_opt_flags) {
+        size_t eq = o.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            exit_code = 1;
+            return fail(Error::invalid("invalid key/value pair format in logging opts: " + o));
+        }
+        c.log_opts[o.substr(0, eq)] = o.substr(eq + 1);
+    }
     c.config_file_explicit = cfg->count() > 0;
     return c;
 }
@@ -107,6 +123,13 @@ Result<long> get_long(simdjson::dom::element v, std::string_view key) {
     int64_t n;
     if (v.get(n)) return fail(Error::invalid(std::string(key) + " must be a number"));
     return long(n);
+}
+
+std::string log_opts_text(const std::map<std::string, std::string>& opts) {
+    std::string s = "map[";
+    for (auto it = opts.begin(); it != opts.end(); ++it)
+        s += (it == opts.begin() ? "" : " ") + it->first + ":" + it->second;
+    return s + "]";
 }
 
 // Applies one key; returns the value as text for the conflict message, or an error.
@@ -135,6 +158,18 @@ Result<std::string> apply(Config& c, std::string_view key, simdjson::dom::elemen
         return join(c.insecure_registries);
     }
     if (key == "max-concurrent-downloads") return num(c.max_concurrent_downloads);
+    if (key == "log-driver") return str(c.log_driver);
+    if (key == "log-opts") {
+        simdjson::dom::object obj;
+        if (v.get(obj)) return fail(Error::invalid("log-opts must be an object of strings"));
+        c.log_opts.clear();
+        for (auto [k, item] : obj) {
+            std::string_view s;
+            if (item.get(s)) return fail(Error::invalid("log-opts must be an object of strings"));
+            c.log_opts[std::string(k)] = std::string(s);
+        }
+        return log_opts_text(c.log_opts);
+    }
     if (key == "hosts") {
         simdjson::dom::array arr;
         if (v.get(arr)) return fail(Error::invalid("hosts must be an array of strings"));
@@ -187,6 +222,8 @@ std::string value_text(const Config& c, std::string_view key) {
     if (key == "init") return c.init ? "true" : "false";
     if (key == "insecure-registries") return join(c.insecure_registries);
     if (key == "max-concurrent-downloads") return std::to_string(c.max_concurrent_downloads);
+    if (key == "log-driver") return c.log_driver;
+    if (key == "log-opts") return log_opts_text(c.log_opts);
     if (key == "debug") return c.debug ? "true" : "false";
     if (key == "api-max-connections") return std::to_string(c.api_max_connections);
     if (key == "api-idle-timeout") return std::to_string(c.api_idle_timeout_s);

@@ -3,6 +3,7 @@
 // so is a key the file has that berthd does not know.
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -27,6 +28,10 @@ struct Config {
     std::string init_path;  // --init-path: "" finds berth-init next to berthd  // containers' cgroups go under it in every hierarchy
     std::vector<std::string> insecure_registries;
     long max_concurrent_downloads = 3;
+    // The default logging driver of containers and its options (dockerd's --log-driver,
+    // --log-opt; daemon.json log-driver, log-opts), checked at start-up.
+    std::string log_driver = "json-file";
+    std::map<std::string, std::string> log_opts;
     // berth's own API server limits (dockerd has none of these as flags).
     long api_max_connections = 16384;
     long api_idle_timeout_s = 300;

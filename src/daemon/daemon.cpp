@@ -14,6 +14,7 @@
 #include "drivers/storage/storage_driver.hpp"
 #include "drivers/exec/exec_driver.hpp"
 #include "graph/containers.hpp"
+#include "drivers/logs/log_options.hpp"
 #include "jobs/container_engine.hpp"
 #include "kernel/cgroup.hpp"
 #include "graph/images.hpp"
@@ -133,6 +134,9 @@ Result<> Daemon::start() {
     if (!pid) return fail(pid.error());
     pid_lock = std::move(*pid);
 
+    // The containers' default log driver and options are checked once, as dockerd does.
+    if (auto r = drivers::log_settings({cfg.log_driver, cfg.log_opts}); !r)
+        return fail(Error::invalid("failed to set log opts: " + r.error().message));
     auto l = loop::Loop::create();
     if (!l) return fail(l.error());
     loop = std::move(*l);
@@ -166,6 +170,9 @@ Result<> Daemon::start() {
     api.system.storage_driver = std::string(storage->name());
     api.system.insecure_registries = cfg.insecure_registries;
     api.system.storage_status = storage->status();
+    api.system.logging_driver = cfg.log_driver;
+    api.log_driver = cfg.log_driver;
+    api.log_opts = cfg.log_opts;
     api.count_open_fds = &kernel::count_open_fds;
     http::register_system_routes(router, api);
     http::register_event_routes(router, api);

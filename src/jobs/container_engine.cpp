@@ -154,7 +154,7 @@ Result<drivers::ContainerSpec> spec_from(const graph::ContainerRecord& c, const 
 
 struct ContainerEngine::Running {
     ContainerEngine* engine = nullptr;
-    std::optional<drivers::JsonFileLog> log;
+    std::unique_ptr<drivers::JsonFileLog> log;
     std::string id;
     graph::ContainerRecord record;
     std::unique_ptr<drivers::Container> proc;
@@ -171,14 +171,20 @@ struct ContainerEngine::Running {
     }
     static void exited_cb(void* ctx, drivers::Container&, const drivers::ExitStatus& st) {
         auto* r = static_cast<Running*>(ctx);
-        r->engine->on_exited(*r, st);
+        // The log holds everything before the "die": the exit is reported once its last
+        // write is done (at once when nothing is queued).
+        if (!r->log) return r->engine->on_exited(*r, st);
+        r->log->close([r, st] { r->engine->on_exited(*r, st); });
     }
     static void output_cb(void* ctx, drivers::Container&, int stream,
                           std::span<const std::byte> data) {
         auto* r = static_cast<Running*>(ctx);
-        if (r->log) (void)r->log->write(stream, data);
-        // A listener may leave while being told (its client went away).
         bool full = false;
+        if (r->log) {
+            r->log->write(stream, data);
+            full = r->log->saturated();
+        }
+        // A listener may leave while being told (its client went away).
         for (OutputListener* l : std::vector<OutputListener*>(r->listeners)) {
             l->on_output(stream, data);
             full = full || l->saturated();
@@ -207,7 +213,7 @@ void ContainerEngine::on_reap(loop::Completion& c) {
     auto* e = static_cast<ContainerEngine*>(c.context);
     // A container whose stdin write is still being cancelled waits for the next tick.
     std::erase_if(e->dead_, [](const std::unique_ptr<Running>& r) {
-        return !r->proc || !r->proc->busy();
+        return (!r->proc || !r->proc->busy()) && (!r->log || !r->log->busy());
     });
     std::erase_if(e->dead_procs_,
                   [](const std::unique_ptr<drivers::Container>& p) { return !p->busy(); });
@@ -278,7 +284,12 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
     }
     r->tty = spec->tty;
     r->spec = *spec;
-    if (auto log = drivers::JsonFileLog::open(log_path(rec->id)); log) r->log.emplace(std::move(*log));
+    if (auto opened = open_log(rec->id, rec->host_config_json); !opened) {
+        (void)storage_.unmount(rec->id);
+        return failed(opened.error());
+    } else {
+        r->log = std::move(*opened);
+    }
     r->start_done = std::move(done);
     drivers::ContainerEvents ev{r.get(), &Running::started_cb, &Running::exited_cb,
                                 &Running::output_cb};
@@ -343,7 +354,7 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     (void)storage_.unmount(id);
     if (r.proc) r.proc->abandon_stdin();
     pending_stdin_.erase(id);
-    if (r.log) (void)r.log->flush();
+    if (r.log) r.log->close(nullptr);  // an exec failure ends here without exited_cb
     for (OutputListener* l : std::vector<OutputListener*>(r.listeners)) l->on_end();
     r.listeners.clear();
     publish("die", id, {{"exitCode", std::to_string(st.exit_code)}, {"name", r.record.name}});
@@ -502,6 +513,26 @@ std::string ContainerEngine::log_path(const std::string& id) const {
     return storage_.container_dir(id) + "/" + id + "-json.log";
 }
 
+drivers::JsonFileLog* ContainerEngine::live_log(const std::string& id) const {
+    auto it = running_.find(id);
+    return it == running_.end() || !it->second->log || it->second->log->closed()
+               ? nullptr
+               : it->second->log.get();
+}
+
+// The container's log driver from its HostConfig.LogConfig (merged and checked at create):
+// a json-file writer, or none.
+Result<std::unique_ptr<drivers::JsonFileLog>> ContainerEngine::open_log(
+    const std::string& id, const std::string& host_config_json) {
+    auto settings = drivers::log_settings(drivers::log_config_from_host_config(host_config_json));
+    if (!settings) return fail(settings.error());
+    if (!settings->enabled) return std::unique_ptr<drivers::JsonFileLog>();
+    auto log = drivers::JsonFileLog::open(loop_, log_path(id), settings->file);
+    if (!log) return fail(log.error());
+    (*log)->set_on_room([this, id] { resume_output(id); });
+    return std::move(*log);
+}
+
 Result<> ContainerEngine::resize(const std::string& id, unsigned short rows, unsigned short cols) {
     if (Exec* e = find_exec(id)) {
         if (!e->proc || !e->state.running)
@@ -588,6 +619,7 @@ void ContainerEngine::resume_output(const std::string& id) {
     if (it == running_.end() || !it->second->proc) return;
     for (OutputListener* l : it->second->listeners)
         if (l->saturated()) return;
+    if (it->second->log && it->second->log->saturated()) return;
     it->second->proc->resume_output();
 }
 
@@ -622,6 +654,7 @@ Result<> ContainerEngine::remove_stopped(const std::string& id) {
     forget_execs(id);
     restart_delay_ns_.erase(id);
     if (auto r = drivers::remove_container_files(storage_.container_dir(id), id); !r) return r;
+    if (auto r = drivers::remove_json_log(log_path(id)); !r) return r;
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
     if (auto r = containers_.remove(id); !r) return fail(r.error());
     (void)images_.collect_removed_images();

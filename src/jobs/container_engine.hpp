@@ -24,6 +24,7 @@ class ImageStore;
 }
 namespace berth::drivers {
 class StorageDriver;
+class JsonFileLog;
 }
 
 namespace berth::jobs {
@@ -93,6 +94,8 @@ public:
     bool tty(const std::string& id) const;
     // The json-file log of a container.
     std::string log_path(const std::string& id) const;
+    // The log writer of a running container (null when stopped or with the `none` driver).
+    drivers::JsonFileLog* live_log(const std::string& id) const;
     // Removes a stopped container: record, storage, and the images rmi -f left behind. A
     // running one is refused (409) unless `force`: then it is killed and removed on exit, and
     // `done` runs then.
@@ -170,6 +173,8 @@ private:
                  std::vector<std::pair<std::string, std::string>> extra = {});
 
     static void on_reap(loop::Completion& c);
+    Result<std::unique_ptr<drivers::JsonFileLog>> open_log(const std::string& id,
+                                                           const std::string& host_config_json);
     void end_pending_listeners(const std::string& id);
     struct Stop;
     struct Restart;

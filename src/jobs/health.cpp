@@ -94,6 +94,16 @@ std::string merge_healthcheck(std::string_view user_json, std::string_view image
     return w.take();
 }
 
+std::string health_status_of(std::string_view health_json) {
+    if (health_json.empty()) return "none";
+    simdjson::dom::parser parser;
+    simdjson::padded_string text(health_json);
+    element h;
+    std::string_view status;
+    if (parser.parse(text).get(h) || h["Status"].get(status)) return "none";
+    return std::string(status);
+}
+
 bool HealthState::record(HealthResult r, bool in_start_period, int retries) {
     std::string before = status_;
     if (r.exit_code == 0) {

@@ -32,6 +32,9 @@ Result<> check_healthcheck(std::string_view healthcheck_json);
 // dockerd's merge: the image's check fills what the user's leaves unset.
 std::string merge_healthcheck(std::string_view user_json, std::string_view image_json);
 
+// State.Health.Status of a stored record's health JSON: "none" without a healthcheck.
+std::string health_status_of(std::string_view health_json);
+
 constexpr size_t health_output_bytes_max = 4096;
 constexpr size_t health_log_entries_max = 5;
 

@@ -29,4 +29,21 @@ Result<> write_file_atomically(const std::string& path, const std::string& text)
     return {};
 }
 
+Result<> remove_file(const std::string& path) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        return fail(Error::last_sys("remove " + path));
+    return {};
+}
+
+Result<> rename_file(const std::string& from, const std::string& to) {
+    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT)
+        return fail(Error::last_sys("rename " + from + " to " + to));
+    return {};
+}
+
+bool path_exists(const std::string& path) {
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
 }  // namespace berth::kernel

@@ -54,6 +54,11 @@ TEST_F(HealthTest, a_passing_check_makes_the_container_healthy) {
     usleep(800000);
     EXPECT_EQ(inspect("ok", "{{len .State.Health.Log}} {{.State.Health.FailingStreak}}"), "5 0\n");
     EXPECT_EQ(inspect("ok", "{{len .ExecIDs}}"), "0\n");
+    // docker ps shows it and filters by it.
+    auto ps = d("ps --filter health=healthy --format '{{.Names}} {{.Status}}'");
+    EXPECT_TRUE(ps.output.starts_with("ok Up ")) << ps.output;
+    EXPECT_NE(ps.output.find(" (healthy)\n"), std::string::npos) << ps.output;
+    EXPECT_EQ(d("ps -q --filter health=unhealthy").output, "");
     auto ev = d("events --since " + since +
                 " --until $(($(date +%s)+1)) --filter container=ok "
                 "--format '{{.Action}}'");

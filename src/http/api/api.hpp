@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "base/error.hpp"
 #include "http/router.hpp"
 
 namespace berth::graph {
@@ -79,6 +81,9 @@ struct ApiContext {
     SystemInfo system;
     int (*count_open_fds)() = nullptr;
     size_t events_listeners = 0;  // open /events streams
+    // daemon.json `log-driver` / `log-opts`: what a container without its own LogConfig gets.
+    std::string log_driver = "json-file";
+    std::map<std::string, std::string> log_opts;
 
     // An image event for /events: `id` the image ID, `name` the reference it concerns.
     void publish_image_event(std::string_view action, std::string_view id, std::string_view name);
@@ -92,5 +97,12 @@ void register_exec_routes(Router& router, ApiContext& ctx);
 // POST /images/create?fromImage=… and POST /images/{name}/push (pull.cpp).
 void pull_image(ApiContext& ctx, Exchange& ex);
 void push_image(ApiContext& ctx, Exchange& ex);
+// GET /containers/json with Docker's filters, limit and size (container_list.cpp).
+void list_containers(ApiContext& ctx, Exchange& ex);
+// GET /containers/{id}/logs across rotated json-file logs, following (container_logs.cpp).
+void container_logs(ApiContext& ctx, Exchange& ex);
+// A created container's HostConfig with LogConfig merged with the daemon's default and checked
+// as dockerd checks it (400 with dockerd's words).
+Result<std::string> container_log_config(const ApiContext& ctx, std::string_view host_config_json);
 
 }  // namespace berth::http

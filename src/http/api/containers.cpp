@@ -279,6 +279,9 @@ void create_container(ApiContext& ctx, Exchange& ex) {
     if (c.host_config_json != "{}")
         if (auto r = check_host_config(host_config); !r) return ex.respond_error(r.error());
     c.created_ns = wall_clock_ns();
+    auto logging = container_log_config(ctx, c.host_config_json);
+    if (!logging) return ex.respond_error(logging.error());
+    c.host_config_json = std::move(*logging);
     if (auto r = ctx.containers->insert(c); !r) return ex.respond_error(r.error());
     std::vector<std::string> lowers(image->chain.rbegin(), image->chain.rend());
     if (auto r = ctx.storage->create_container_layer(c.id, lowers); !r) {
@@ -289,73 +292,6 @@ void create_container(ApiContext& ctx, Exchange& ex) {
     JsonWriter w;
     w.begin_object().field("Id", c.id).key("Warnings").begin_array().end_array().end_object();
     ex.respond_json(201, w.str());
-}
-
-// units.HumanDuration, as `docker ps` shows ages.
-std::string human_duration(int64_t ns) {
-    int64_t s = ns / 1'000'000'000;
-    if (s < 1) return "Less than a second";
-    if (s == 1) return "1 second";
-    if (s < 60) return std::to_string(s) + " seconds";
-    int64_t m = s / 60;
-    if (m == 1) return "About a minute";
-    if (m < 60) return std::to_string(m) + " minutes";
-    int64_t h = m / 60;
-    if (h == 1) return "About an hour";
-    if (h < 48) return std::to_string(h) + " hours";
-    if (h < 24 * 7 * 2) return std::to_string(h / 24) + " days";
-    if (h < 24 * 30 * 2) return std::to_string(h / 24 / 7) + " weeks";
-    if (h < 24 * 365 * 2) return std::to_string(h / 24 / 30) + " months";
-    return std::to_string(h / 24 / 365) + " years";
-}
-
-std::string status_text(const graph::ContainerRecord& c) {
-    int64_t now = wall_clock_ns();
-    if (c.state == "running") return "Up " + human_duration(now - c.started_ns);
-    if (c.state == "paused") return "Up " + human_duration(now - c.started_ns) + " (Paused)";
-    if (c.state == "exited")
-        return "Exited (" + std::to_string(c.exit_code) + ") " +
-               human_duration(now - c.finished_ns) + " ago";
-    return std::string(1, char(std::toupper(c.state[0]))) + c.state.substr(1);
-}
-
-void list_containers(ApiContext& ctx, Exchange& ex) {
-    auto all = ctx.containers->list();
-    if (!all) return ex.respond_error(all.error());
-    bool show_all = ex.request().query_bool("all");
-    simdjson::dom::parser parser;
-    JsonWriter w;
-    w.begin_array();
-    for (const auto& c : *all) {
-        if (!show_all && c.state != "running" && c.state != "paused" && c.state != "restarting")
-            continue;
-        simdjson::padded_string cfg(c.config_json);
-        element doc;
-        std::string command, image;
-        std::map<std::string, std::string> labels;
-        if (!parser.parse(cfg).get(doc)) {
-            auto argv = strings(doc, "Entrypoint");
-            for (auto& a : strings(doc, "Cmd")) argv.push_back(a);
-            for (size_t i = 0; i < argv.size(); ++i) command += (i ? " " : "") + argv[i];
-            image = str(doc, "Image");
-            labels = string_map(doc, "Labels");
-        }
-        w.begin_object().field("Id", c.id);
-        w.key("Names").begin_array().value("/" + c.name).end_array();
-        w.field("Image", image).field("ImageID", c.image_id).field("Command", command);
-        w.field("Created", c.created_ns / 1'000'000'000);
-        w.key("Ports").begin_array().end_array();
-        w.key("Labels").begin_object();
-        for (const auto& [k, v] : labels) w.field(k, v);
-        w.end_object();
-        w.field("State", c.state).field("Status", status_text(c));
-        w.key("HostConfig").begin_object().field("NetworkMode", "none").end_object();
-        w.key("NetworkSettings").begin_object().key("Networks").begin_object().end_object().end_object();
-        w.key("Mounts").begin_array().end_array();
-        w.end_object();
-    }
-    w.end_array();
-    ex.respond_json(200, w.str());
 }
 
 std::string time_or_zero(int64_t ns) {
@@ -619,85 +555,6 @@ void wait_container(ApiContext& ctx, Exchange& ex) {
     else if (cond == "removed") wc = jobs::WaitCondition::removed;
     else return ex.respond_error(Error::invalid("invalid condition: \"" + cond + "\""));
     new WaitStream(ctx, ex, c->id, wc);
-}
-
-// GET /containers/{id}/logs: the json-file log (filtered by stream, since, until, tail, with
-// timestamps when asked), then, with follow, what the running container writes next.
-class LogsStream final : public jobs::OutputListener {
-public:
-    LogsStream(ApiContext& ctx, Exchange& ex, std::string id, bool tty, bool out, bool err,
-               bool timestamps)
-        : ctx_(ctx), ex_(&ex), id_(std::move(id)), tty_(tty), out_(out), err_(err),
-          timestamps_(timestamps) {
-        ex.observe({this, &LogsStream::on_aborted, nullptr, nullptr});
-    }
-    void send(int stream, std::string_view text, int64_t time_ns) {
-        if (!ex_ || (stream == 1 && !out_) || (stream == 2 && !err_)) return;
-        std::string line = timestamps_ ? rfc3339_nano(time_ns) + " " + std::string(text)
-                                       : std::string(text);
-        ex_->write(frame(stream, line, tty_));
-    }
-    void follow() { ctx_.engine->listen(id_, this); }
-    void on_output(int stream, std::span<const std::byte> data) override {
-        send(stream, std::string_view(reinterpret_cast<const char*>(data.data()), data.size()),
-             wall_clock_ns());
-    }
-    void on_end() override { finish(); }
-    void finish() {
-        Exchange* ex = ex_;
-        ex_ = nullptr;
-        delete this;
-        if (ex) ex->end();
-    }
-
-private:
-    static void on_aborted(void* self) {
-        auto* l = static_cast<LogsStream*>(self);
-        l->ex_ = nullptr;
-        l->ctx_.engine->unlisten(l->id_, l);
-        delete l;
-    }
-    ApiContext& ctx_;
-    Exchange* ex_;
-    std::string id_;
-    bool tty_, out_, err_, timestamps_;
-};
-
-void container_logs(ApiContext& ctx, Exchange& ex) {
-    const Request& req = ex.request();
-    auto c = ctx.containers->get(req.params[0]);
-    if (!c) return ex.respond_error(c.error());
-    bool out = req.query_bool("stdout"), err = req.query_bool("stderr");
-    if (!out && !err)
-        return ex.respond_error(Error::invalid("Bad parameters: you must choose at least one stream"));
-    int64_t now = wall_clock_ns();
-    int64_t since = 0, until = INT64_MAX;
-    if (auto v = req.query_value("since"); v && !v->empty() && *v != "0")
-        since = parse_docker_time(*v, now).value_or(0);
-    if (auto v = req.query_value("until"); v && !v->empty() && *v != "0")
-        until = parse_docker_time(*v, now).value_or(INT64_MAX);
-    std::string tail = req.query_value("tail").value_or("all");
-    std::vector<drivers::LogEntry> entries;
-    auto r = drivers::read_json_log(ctx.engine->log_path(c->id), [&](const drivers::LogEntry& e) {
-        if (e.time_ns < since || e.time_ns > until) return;
-        if ((e.stream == 1 && !out) || (e.stream == 2 && !err)) return;
-        entries.push_back(e);
-    });
-    if (!r) return ex.respond_error(r.error());
-    size_t first = 0;
-    if (tail != "all" && !tail.empty()) {
-        size_t n = size_t(std::max(0LL, std::atoll(tail.c_str())));
-        if (n < entries.size()) first = entries.size() - n;
-    }
-    bool tty = c->config_json.find("\"Tty\":true") != std::string::npos;
-    ex.begin_stream(200, tty ? "application/vnd.docker.raw-stream"
-                             : "application/vnd.docker.multiplexed-stream");
-    auto* s = new LogsStream(ctx, ex, c->id, tty, out, err, req.query_bool("timestamps"));
-    for (size_t i = first; i < entries.size(); ++i)
-        s->send(entries[i].stream, entries[i].text, entries[i].time_ns);
-    if (req.query_bool("follow") && ctx.engine->running(c->id) && until == INT64_MAX)
-        s->follow();
-    else s->finish();
 }
 
 void attach_container(ApiContext& ctx, Exchange& ex) {
