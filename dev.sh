@@ -28,13 +28,21 @@ setup() {
 }
 
 build() {
-    local werror=${WERROR:-false}
+    # WERROR=true for tests (CI); otherwise keep what the build directory has, so `run` after
+    # `test` does not rebuild everything.
+    local werror=${WERROR:-$(cat "$BUILD_DIR/.werror" 2>/dev/null || echo false)}
     if [ ! -f "$BUILD_DIR/build.ninja" ]; then
         meson setup "$BUILD_DIR" --buildtype=debugoptimized -Dwerror="$werror" >/dev/null
-    else
+    elif [ "$(cat "$BUILD_DIR/.werror" 2>/dev/null)" != "$werror" ]; then
+        # Only when it changes: reconfiguring rebuilds everything.
         meson configure "$BUILD_DIR" -Dwerror="$werror" >/dev/null
     fi
-    ninja -C "$BUILD_DIR" >/dev/null
+    echo "$werror" > "$BUILD_DIR/.werror"
+    if ! ninja -C "$BUILD_DIR" > "$BUILD_DIR/build.log" 2>&1; then
+        grep -E -A12 'error|FAILED' "$BUILD_DIR/build.log" | head -80
+        echo "berth: the build failed; the whole log is $BUILD_DIR/build.log"
+        return 1
+    fi
 }
 
 run_tests() {

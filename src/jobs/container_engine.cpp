@@ -336,7 +336,8 @@ void ContainerEngine::on_started(Running& r, const Result<>& res) {
 
 void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     std::string id = r.id;
-    r.record.state = "exited";
+    // As dockerd: a container whose process never ran (exec failed) stays "created".
+    r.record.state = r.record.error.empty() ? "exited" : "created";
     r.record.exit_code = st.exit_code;
     r.record.oom_killed = st.oom_killed;
     r.record.finished_ns = st.finished_ns ? st.finished_ns : wall_clock_ns();

@@ -144,7 +144,8 @@ TEST_F(RestartTest, a_start_that_fails_is_recorded_in_state_error) {
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(inspect("bad", "{{.State.Error}}").find("/no/such/program"), std::string::npos)
         << inspect("bad", "{{.State.Error}}");
-    EXPECT_EQ(inspect("bad", "{{.State.ExitCode}}"), "127\n");
+    // As dockerd: it never ran, so it is still "created", with the code and the reason.
+    EXPECT_EQ(inspect("bad", "{{.State.Status}} {{.State.ExitCode}}"), "created 127\n");
 }
 
 TEST_F(RestartTest, init_runs_as_pid_1_forwards_signals_and_reaps_orphans) {
