@@ -13,6 +13,8 @@
 #include "drivers/storage/storage_driver.hpp"
 #include "drivers/exec/exec_driver.hpp"
 #include "graph/containers.hpp"
+#include "graph/volumes.hpp"
+#include "jobs/volumes.hpp"
 #include "jobs/container_engine.hpp"
 #include "kernel/cgroup.hpp"
 #include "graph/images.hpp"
@@ -102,6 +104,8 @@ struct Daemon {
     std::unique_ptr<kernel::CgroupManager> cgroups;
     std::unique_ptr<drivers::ExecDriver> exec;
     std::unique_ptr<jobs::ContainerEngine> engine;
+    std::unique_ptr<graph::VolumeStore> volume_store;
+    std::unique_ptr<jobs::VolumeService> volumes;
     std::unique_ptr<registry::RegistryClient> registry;
     jobs::EventBus events;
     http::Router router;
@@ -159,6 +163,12 @@ Result<> Daemon::start() {
     api.containers = containers.get();
     open_engine(host->cgroup);
     api.engine = engine.get();
+    // Volumes: what a crash left half-done is settled before any container starts.
+    volume_store = std::make_unique<graph::VolumeStore>(*store);
+    volumes = std::make_unique<jobs::VolumeService>(*loop, *volume_store, events, cfg.data_root);
+    if (auto r = volumes->reconcile(); !r) return fail(std::move(r.error()).wrap("volumes"));
+    engine->use_volumes(volumes.get());
+    api.volumes = volumes.get();
     api.storage = storage.get();
     api.events = &events;
     api.system = system_info(cfg, *host, *id);
@@ -170,6 +180,7 @@ Result<> Daemon::start() {
     http::register_event_routes(router, api);
     http::register_image_routes(router, api);
     http::register_container_routes(router, api);
+    http::register_volume_routes(router, api);
 
     http::ServerLimits limits;
     limits.connections_max = size_t(cfg.api_max_connections);

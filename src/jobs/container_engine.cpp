@@ -12,6 +12,7 @@
 #include "graph/containers.hpp"
 #include "graph/images.hpp"
 #include "jobs/events.hpp"
+#include "jobs/volumes.hpp"
 
 namespace berth::jobs {
 
@@ -45,8 +46,8 @@ bool flag(element obj, const char* key) {
     return !obj[key].get(b) && b;
 }
 
-// HostConfig's "src:dst[:ro]" binds.
-Result<drivers::BindMount> parse_bind(const std::string& b) {
+// HostConfig's "src:dst[:ro]" binds; a volume's ("name:dst") come from the VolumeService.
+Result<std::optional<drivers::BindMount>> parse_bind(const std::string& b) {
     drivers::BindMount m;
     size_t c1 = b.find(':');
     if (c1 == std::string::npos) return fail(Error::invalid("invalid volume specification: '" + b + "'"));
@@ -60,10 +61,8 @@ Result<drivers::BindMount> parse_bind(const std::string& b) {
             m.propagation = p;
             break;
         }
-    if (m.source.empty() || m.source[0] != '/')
-        return fail(Error::make(ErrorKind::not_implemented,
-                                "named volumes are not supported yet: '" + b + "'"));
-    return m;
+    if (m.source.empty() || m.source[0] != '/') return std::optional<drivers::BindMount>{};
+    return std::optional<drivers::BindMount>{m};
 }
 
 // What the exec driver needs, from the stored Config and HostConfig.
@@ -114,7 +113,7 @@ Result<drivers::ContainerSpec> spec_from(const graph::ContainerRecord& c, const 
     for (const std::string& b : strings(hc, "Binds")) {
         auto m = parse_bind(b);
         if (!m) return fail(m.error());
-        s.binds.push_back(*m);
+        if (*m) s.binds.push_back(**m);
     }
     simdjson::dom::object tmpfs;
     if (!hc["Tmpfs"].get(tmpfs))
@@ -158,6 +157,7 @@ struct ContainerEngine::Running {
     StartDone start_done;
     bool auto_remove = false;
     bool tty = false;
+    bool remove_volumes = false;  // rm -fv of a running container
     std::vector<std::function<void(Result<>)>> removed_done;  // rm -f of a running container
 
     static void started_cb(void* ctx, drivers::Container&, const Result<>& res) {
@@ -235,6 +235,8 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
     if (!rec) return done(fail(rec.error()));
     if (running_.contains(rec->id))
         return done(fail(Error::make(ErrorKind::not_modified, "container already started")));
+    if (starting_.contains(rec->id))
+        return done(fail(Error::conflict("container " + rec->id + " is already starting")));
     std::string id = rec->id;
     // A start that fails here ends the attached clients' streams too.
     auto failed = [&](Error e) {
@@ -254,17 +256,42 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         return failed(spec.error());
     }
     r->tty = spec->tty;
-    if (auto log = drivers::JsonFileLog::open(log_path(rec->id)); log) r->log.emplace(std::move(*log));
     r->start_done = std::move(done);
+    if (!volumes_) return launch(std::move(r), std::move(*spec));
+    // Volumes first: their copy-up may take a few ticks; the start goes on when they are ready.
+    starting_.insert(id);
+    Running* held = r.release();
+    volumes_->prepare(id, *rootfs, rec->config_json, rec->host_config_json,
+                      [this, held, s = std::move(*spec)](Result<StartMounts> m) mutable {
+                          std::unique_ptr<Running> r(held);
+                          starting_.erase(r->id);
+                          if (!m) {
+                              (void)storage_.unmount(r->id);
+                              end_pending_listeners(r->id);
+                              return r->start_done(fail(m.error()));
+                          }
+                          for (auto& b : m->binds) s.binds.push_back(std::move(b));
+                          for (auto& t : m->tmpfs) s.tmpfs.push_back(std::move(t));
+                          launch(std::move(r), std::move(s));
+                      });
+}
+
+// The spawn, once the root and the volumes are ready.
+void ContainerEngine::launch(std::unique_ptr<Running> r, drivers::ContainerSpec spec) {
+    const std::string id = r->id;
+    if (auto log = drivers::JsonFileLog::open(log_path(id)); log) r->log.emplace(std::move(*log));
     drivers::ContainerEvents ev{r.get(), &Running::started_cb, &Running::exited_cb,
                                 &Running::output_cb};
-    auto proc = driver_.start(*spec, ev);
+    auto proc = driver_.start(spec, ev);
     if (!proc) {
-        (void)storage_.unmount(rec->id);
-        done = std::move(r->start_done);
-        return failed(proc.error());
+        (void)storage_.unmount(id);
+        if (volumes_) volumes_->release(id);
+        auto done = std::move(r->start_done);
+        end_pending_listeners(id);
+        return done(fail(proc.error()));
     }
     r->proc = std::move(*proc);
+    const auto* rec = &r->record;
     if (auto in = pending_stdin_.extract(rec->id); !in.empty()) {
         if (!in.mapped().data.empty())
             r->proc->write_stdin(std::as_bytes(std::span(in.mapped().data)));
@@ -274,7 +301,7 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         r->listeners = std::move(p->second);
         pending_listeners_.erase(p);
     }
-    running_[rec->id] = std::move(r);
+    running_[id] = std::move(r);
 }
 
 void ContainerEngine::on_started(Running& r, const Result<>& res) {
@@ -303,6 +330,7 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     r.record.pid = 0;
     (void)containers_.update_state(r.record);
     (void)storage_.unmount(id);
+    if (volumes_) volumes_->release(id);
     if (r.proc) r.proc->abandon_stdin();
     pending_stdin_.erase(id);
     if (r.log) (void)r.log->flush();
@@ -310,13 +338,15 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     r.listeners.clear();
     publish("die", id, {{"exitCode", std::to_string(st.exit_code)}, {"name", r.record.name}});
     bool remove_now = r.auto_remove || !r.removed_done.empty();
+    // --rm removes the anonymous volumes too (the CLI's AutoRemove, as dockerd's RemoveVolume).
+    bool remove_volumes = r.auto_remove || r.remove_volumes;
     auto removed_done = std::move(r.removed_done);
     auto node = running_.extract(id);
     if (!node.empty()) dead_.push_back(std::move(node.mapped()));
     if (!reap_.in_flight()) loop_.post(reap_);
     notify(id, false, st.exit_code);
     if (remove_now) {
-        auto rm = remove_stopped(id);
+        auto rm = remove_stopped(id, remove_volumes);
         for (auto& d : removed_done) d(rm);
         if (rm) notify(id, true, st.exit_code);
     }
@@ -441,14 +471,17 @@ Result<> ContainerEngine::signal(const std::string& id, int signo) {
     return sent;
 }
 
-Result<> ContainerEngine::remove_stopped(const std::string& id) {
+Result<> ContainerEngine::remove_stopped(const std::string& id, bool remove_volumes) {
     auto rec = containers_.get(id);
     if (!rec) return fail(rec.error());
+    std::vector<std::string> anonymous;
+    if (volumes_ && remove_volumes) anonymous = volumes_->anonymous_volumes(id);
     end_pending_listeners(id);
     pending_stdin_.erase(id);
     if (auto r = drivers::remove_container_files(storage_.container_dir(id), id); !r) return r;
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
     if (auto r = containers_.remove(id); !r) return fail(r.error());
+    if (volumes_) volumes_->remove_unused(anonymous);
     (void)images_.collect_removed_images();
     publish("destroy", id, {{"name", rec->name}});
     return {};
@@ -472,12 +505,15 @@ Result<ContainerEngine::Pruned> ContainerEngine::prune(
 }
 
 void ContainerEngine::remove(const std::string& ref, bool force,
-                             std::function<void(Result<>)> done) {
+                             std::function<void(Result<>)> done, bool remove_volumes) {
     auto rec = containers_.get(ref);
     if (!rec) return done(fail(rec.error()));
+    if (starting_.contains(rec->id))
+        return done(fail(Error::conflict("cannot remove container \"/" + rec->name +
+                                         "\": container is starting")));
     auto it = running_.find(rec->id);
     if (it == running_.end()) {
-        auto r = remove_stopped(rec->id);
+        auto r = remove_stopped(rec->id, remove_volumes);
         if (r) notify(rec->id, true, rec->exit_code);
         return done(r);
     }
@@ -486,6 +522,7 @@ void ContainerEngine::remove(const std::string& ref, bool force,
             "cannot remove container \"/" + rec->name +
             "\": container is running: stop the container before removing or force remove")));
     it->second->removed_done.push_back(std::move(done));
+    it->second->remove_volumes = it->second->remove_volumes || remove_volumes;
     (void)it->second->proc->signal(SIGKILL);
 }
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ class StorageDriver;
 namespace berth::jobs {
 
 class EventBus;
+class VolumeService;
 
 // Someone reading a container's output (an attached client).
 struct OutputListener {
@@ -50,6 +52,8 @@ public:
                     drivers::StorageDriver& storage, graph::ContainerStore& containers,
                     graph::ImageStore& images, EventBus& events);
     ~ContainerEngine();
+    // Volumes: mounted at start, released at exit, anonymous ones removed with `rm -v`/--rm.
+    void use_volumes(VolumeService* volumes) { volumes_ = volumes; }
 
     // 304 (not_modified) when running; exec failures come back as Docker's errors.
     void start(const std::string& ref, StartDone done);
@@ -73,7 +77,9 @@ public:
     // Removes a stopped container: record, storage, and the images rmi -f left behind. A
     // running one is refused (409) unless `force`: then it is killed and removed on exit, and
     // `done` runs then.
-    void remove(const std::string& id, bool force, std::function<void(Result<>)> done);
+    // `remove_volumes` (rm -v): the container's anonymous volumes go too.
+    void remove(const std::string& id, bool force, std::function<void(Result<>)> done,
+                bool remove_volumes = false);
     Result<> signal(const std::string& id, int signo);
     // docker container prune: removes every stopped container `keep` does not hold back.
     struct Pruned {
@@ -107,7 +113,8 @@ private:
     static void on_reap(loop::Completion& c);
     void end_pending_listeners(const std::string& id);
     struct Stop;
-    Result<> remove_stopped(const std::string& id);
+    Result<> remove_stopped(const std::string& id, bool remove_volumes = false);
+    void launch(std::unique_ptr<Running> r, drivers::ContainerSpec spec);
 
     loop::Loop& loop_;
     drivers::ExecDriver& driver_;
@@ -130,6 +137,8 @@ private:
     std::map<std::string, PendingStdin> pending_stdin_;
     uint64_t next_token_ = 1;
     std::function<void()> shutdown_done_;
+    VolumeService* volumes_ = nullptr;
+    std::set<std::string> starting_;  // waiting for their volumes (copy-up) before the spawn
 };
 
 }  // namespace berth::jobs
