@@ -10,6 +10,7 @@
 #include "http/api/api.hpp"
 #include "http/exchange.hpp"
 #include "jobs/filters.hpp"
+#include "jobs/volume_filters.hpp"
 #include "jobs/volumes.hpp"
 
 namespace berth::http {
@@ -26,20 +27,6 @@ std::string created_at(int64_t ns) {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
-}
-
-std::map<std::string, std::string> labels_of(const graph::VolumeRecord& v) {
-    std::map<std::string, std::string> out;
-    if (!v.labels_json) return out;
-    simdjson::dom::parser p;
-    simdjson::padded_string s(*v.labels_json);
-    simdjson::dom::object obj;
-    if (p.parse(s).get(obj)) return out;
-    for (auto [k, val] : obj) {
-        std::string_view t;
-        if (!val.get(t)) out.emplace(std::string(k), std::string(t));
-    }
-    return out;
 }
 
 void write_volume(JsonWriter& w, const graph::VolumeRecord& v, const std::string& mountpoint) {
@@ -102,21 +89,6 @@ void inspect_volume(ApiContext& ctx, Exchange& ex) {
     ex.respond_json(200, w.str());
 }
 
-// One volume against GET /volumes's filters.
-bool list_filter_matches(const jobs::Filters& f, const graph::VolumeRecord& v, bool used) {
-    if (f.has("dangling")) {
-        bool want_dangling = f.bool_value("dangling");
-        if (want_dangling == used) return false;
-    }
-    if (f.has("driver") && !f.values("driver").contains(v.driver)) return false;
-    if (f.has("name")) {
-        bool any = false;
-        for (const auto& n : f.values("name")) any = any || v.name.find(n) != std::string::npos;
-        if (!any) return false;
-    }
-    return f.labels_match("label", labels_of(v));
-}
-
 void list_volumes(ApiContext& ctx, Exchange& ex) {
     auto f = jobs::Filters::parse(ex.request().query_value("filters").value_or(""),
                                   {"dangling", "driver", "label", "name"});
@@ -127,7 +99,7 @@ void list_volumes(ApiContext& ctx, Exchange& ex) {
     JsonWriter w;
     w.begin_object().key("Volumes").begin_array();
     for (const auto& v : *all)
-        if (list_filter_matches(*f, v, used->contains(v.name)))
+        if (jobs::volume_list_matches(*f, v, used->contains(v.name)))
             write_volume(w, v, ctx.volumes->mountpoint(v.name));
     w.end_array().key("Warnings").begin_array().end_array().end_object();
     ex.respond_json(200, w.str());
@@ -147,19 +119,10 @@ void prune_volumes(ApiContext& ctx, Exchange& ex) {
     auto f = jobs::Filters::parse(req.query_value("filters").value_or(""),
                                   {"all", "label", "label!"});
     if (!f) return ex.respond_error(f.error());
-    bool all = req.version < ApiVersion{1, 42};
-    if (f->has("all")) {
-        const auto& vals = f->values("all");
-        for (const auto& v : vals)
-            if (v != "true" && v != "false" && v != "1" && v != "0")
-                return ex.respond_error(Error::invalid("invalid filter 'all=" + v + "'"));
-        all = vals.contains("true") || vals.contains("1");
-    }
-    auto pruned = ctx.volumes->prune([&](const graph::VolumeRecord& v) {
-        auto labels = labels_of(v);
-        if (!all && !labels.contains(jobs::anonymous_volume_label)) return false;
-        return f->labels_match("label", labels) && f->labels_unmatch("label!", labels);
-    });
+    auto all = jobs::prune_all_volumes(*f, req.version < ApiVersion{1, 42});
+    if (!all) return ex.respond_error(all.error());
+    auto pruned = ctx.volumes->prune(
+        [&](const graph::VolumeRecord& v) { return jobs::volume_prune_matches(*f, v, *all); });
     if (!pruned) return ex.respond_error(pruned.error());
     JsonWriter w;
     w.begin_object().key("VolumesDeleted");
