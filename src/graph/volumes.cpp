@@ -25,8 +25,10 @@ void bind(sqlite3_stmt* s, int i, std::string_view v) {
 }
 
 void bind(sqlite3_stmt* s, int i, const std::optional<std::string>& v) {
-    if (v) bind(s, i, std::string_view(*v));
-    else sqlite3_bind_null(s, i);
+    if (v)
+        bind(s, i, std::string_view(*v));
+    else
+        sqlite3_bind_null(s, i);
 }
 
 std::string text(sqlite3_stmt* s, int col) {
@@ -125,8 +127,7 @@ Result<> VolumeStore::add_mount(const VolumeMount& m) {
     return {};
 }
 
-Result<std::vector<VolumeMount>> VolumeStore::mounts(std::string_view where,
-                                                     std::string_view arg) {
+Result<std::vector<VolumeMount>> VolumeStore::mounts(std::string_view where, std::string_view arg) {
     Stmt st;
     std::string sql =
         "SELECT container_id, volume_name, destination, mode, rw, copy_data, anonymous FROM "
@@ -173,8 +174,7 @@ Result<std::vector<std::string>> VolumeStore::users(std::string_view name) {
 
 Result<std::vector<std::string>> VolumeStore::used_names() {
     Stmt st;
-    if (auto r = prepare(store_.db(), "SELECT DISTINCT volume_name FROM container_volumes", st);
-        !r)
+    if (auto r = prepare(store_.db(), "SELECT DISTINCT volume_name FROM container_volumes", st); !r)
         return fail(r.error());
     std::vector<std::string> out;
     int rc;

@@ -34,7 +34,7 @@ struct VolumeMount {
 };
 
 class VolumeStore {
-public:
+  public:
     explicit VolumeStore(Store& store) : store_(store) {}
 
     // 409 when the name exists.
@@ -52,7 +52,7 @@ public:
     // Every volume name with at least one container mounting it.
     Result<std::vector<std::string>> used_names();
 
-private:
+  private:
     Result<std::vector<VolumeMount>> mounts(std::string_view where, std::string_view arg);
     Store& store_;
 };

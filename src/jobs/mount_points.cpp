@@ -13,7 +13,9 @@ namespace {
 
 using simdjson::dom::element;
 
-bool absolute(std::string_view p) { return !p.empty() && p[0] == '/'; }
+bool absolute(std::string_view p) {
+    return !p.empty() && p[0] == '/';
+}
 
 // "/data/" → "/data": destinations compare as the container sees them.
 std::string clean(std::string p) {
@@ -231,8 +233,8 @@ Result<std::vector<MountPoint>> container_mount_points(std::string_view config_j
         for (auto [k, v] : volumes) {
             std::string dst = clean(std::string(k));
             if (!absolute(dst))
-                return fail(Error::invalid("invalid mount config: mount path must be absolute: " +
-                                           dst));
+                return fail(
+                    Error::invalid("invalid mount config: mount path must be absolute: " + dst));
             if (taken.contains(dst)) continue;  // a bind or named volume covers it
             MountPoint m;
             m.type = "volume";

@@ -87,8 +87,8 @@ Result<> VolumeService::activate(const graph::VolumeRecord& v) {
     auto r = kernel::mount_volume_fs(opts["type"], opts["device"], opts["o"], mountpoint(v.name));
     if (!r) {
         if (--n == 0) active_.erase(v.name);
-        return fail(std::move(r.error()).wrap("error while mounting volume '" + mountpoint(v.name) +
-                                              "'"));
+        return fail(
+            std::move(r.error()).wrap("error while mounting volume '" + mountpoint(v.name) + "'"));
     }
     fs_mounted_.insert(v.name);
     return {};
@@ -140,8 +140,10 @@ void VolumeService::prepare(const std::string& container_id, const std::string& 
     job->container_id = container_id;
     for (const MountPoint& p : *points) {
         if (p.from_binds || p.type == "volume") continue;  // Binds/Tmpfs: the engine's own
-        if (p.type == "bind") job->mounts.binds.push_back({p.source, p.destination, !p.rw, p.propagation});
-        else job->mounts.tmpfs.push_back({p.destination, p.tmpfs_options});
+        if (p.type == "bind")
+            job->mounts.binds.push_back({p.source, p.destination, !p.rw, p.propagation});
+        else
+            job->mounts.tmpfs.push_back({p.destination, p.tmpfs_options});
     }
     auto& mine = mounted_by_[container_id];
     for (const auto& m : *rows) {
@@ -154,8 +156,10 @@ void VolumeService::prepare(const std::string& container_id, const std::string& 
         mine.push_back(m.volume_name);
         job->mounts.binds.push_back({mountpoint(m.volume_name), m.destination, !m.rw, ""});
         publish("mount", m.volume_name,
-                {{"container", container_id}, {"destination", m.destination},
-                 {"driver", v->driver}, {"propagation", ""},
+                {{"container", container_id},
+                 {"destination", m.destination},
+                 {"driver", v->driver},
+                 {"propagation", ""},
                  {"read/write", m.rw ? "true" : "false"}});
     }
     auto copies = copies_for(rootfs, *rows);
@@ -217,7 +221,8 @@ void VolumeService::remove_unused(const std::vector<std::string>& names) {
     for (const auto& n : names) {
         auto users = store_.users(n);
         if (!users || !users->empty()) continue;
-        if (auto r = remove(n, true); !r) log::warn("remove volume " + n + ": " + r.error().message);
+        if (auto r = remove(n, true); !r)
+            log::warn("remove volume " + n + ": " + r.error().message);
     }
 }
 

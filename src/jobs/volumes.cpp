@@ -85,7 +85,7 @@ void VolumeService::publish(const std::string& action, const std::string& name,
     e.actor_id = name;
     e.attributes = std::move(extra);
     if (action != "prune" && std::none_of(e.attributes.begin(), e.attributes.end(),
-                     [](const auto& a) { return a.first == "driver"; }))
+                                          [](const auto& a) { return a.first == "driver"; }))
         e.attributes.emplace_back("driver", "local");
     events_.publish(std::move(e));
 }
@@ -131,7 +131,9 @@ Result<graph::VolumeRecord> VolumeService::get(const std::string& name) {
     return store_.get(name);
 }
 
-Result<std::vector<graph::VolumeRecord>> VolumeService::list() { return store_.list(); }
+Result<std::vector<graph::VolumeRecord>> VolumeService::list() {
+    return store_.list();
+}
 
 Result<std::set<std::string>> VolumeService::used() {
     auto names = store_.used_names();
@@ -154,7 +156,8 @@ Result<> VolumeService::remove(const std::string& name, bool force) {
     }
     if (fs_mounted_.contains(name)) deactivate(name);
     std::string trash = root_ + "/" + std::string(trash_prefix) + name;
-    if (auto r = kernel::rename_entry(root_ + "/" + name, trash); !r && r.error().sys_errno != ENOENT)
+    if (auto r = kernel::rename_entry(root_ + "/" + name, trash);
+        !r && r.error().sys_errno != ENOENT)
         return fail(std::move(r.error()).wrap("remove " + name));
     if (auto r = store_.remove(name); !r) return fail(r.error());
     if (auto r = drivers::remove_tree(trash); !r)

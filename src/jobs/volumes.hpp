@@ -44,7 +44,7 @@ struct StartMounts {
 inline constexpr const char* anonymous_volume_label = "com.docker.volume.anonymous";
 
 class VolumeService {
-public:
+  public:
     // Copy-up of image content runs in steps of this much per loop tick, so a big image
     // directory delays that container's start but never the other clients.
     static constexpr uint64_t copy_step_bytes = 4 << 20;
@@ -93,7 +93,7 @@ public:
     // and records without directories) are settled.
     Result<> reconcile();
 
-private:
+  private:
     struct CopyJob;
     Result<> activate(const graph::VolumeRecord& v);
     void deactivate(const std::string& name);
@@ -108,9 +108,9 @@ private:
     loop::Loop& loop_;
     graph::VolumeStore& store_;
     EventBus& events_;
-    std::string root_;  // <data-root>/volumes
-    std::map<std::string, int> active_;         // volume → running containers mounting it
-    std::set<std::string> fs_mounted_;          // volumes whose options' filesystem is mounted
+    std::string root_;                   // <data-root>/volumes
+    std::map<std::string, int> active_;  // volume → running containers mounting it
+    std::set<std::string> fs_mounted_;   // volumes whose options' filesystem is mounted
     std::map<std::string, std::vector<std::string>> mounted_by_;  // container → its volumes
 };
 

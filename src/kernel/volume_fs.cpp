@@ -10,9 +10,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -31,16 +31,26 @@ struct MountFlag {
 
 // mount(8)'s flag options, as Docker's local driver (moby/sys/mount) maps them.
 constexpr MountFlag mount_flags[] = {
-    {"ro", MS_RDONLY, 0},          {"rw", 0, MS_RDONLY},
-    {"nosuid", MS_NOSUID, 0},      {"suid", 0, MS_NOSUID},
-    {"nodev", MS_NODEV, 0},        {"dev", 0, MS_NODEV},
-    {"noexec", MS_NOEXEC, 0},      {"exec", 0, MS_NOEXEC},
-    {"sync", MS_SYNCHRONOUS, 0},   {"async", 0, MS_SYNCHRONOUS},
-    {"dirsync", MS_DIRSYNC, 0},    {"noatime", MS_NOATIME, 0},
-    {"atime", 0, MS_NOATIME},      {"nodiratime", MS_NODIRATIME, 0},
-    {"diratime", 0, MS_NODIRATIME}, {"relatime", MS_RELATIME, 0},
-    {"strictatime", MS_STRICTATIME, 0}, {"bind", MS_BIND, 0},
-    {"rbind", MS_BIND | MS_REC, 0}, {"defaults", 0, 0},
+    {"ro", MS_RDONLY, 0},
+    {"rw", 0, MS_RDONLY},
+    {"nosuid", MS_NOSUID, 0},
+    {"suid", 0, MS_NOSUID},
+    {"nodev", MS_NODEV, 0},
+    {"dev", 0, MS_NODEV},
+    {"noexec", MS_NOEXEC, 0},
+    {"exec", 0, MS_NOEXEC},
+    {"sync", MS_SYNCHRONOUS, 0},
+    {"async", 0, MS_SYNCHRONOUS},
+    {"dirsync", MS_DIRSYNC, 0},
+    {"noatime", MS_NOATIME, 0},
+    {"atime", 0, MS_NOATIME},
+    {"nodiratime", MS_NODIRATIME, 0},
+    {"diratime", 0, MS_NODIRATIME},
+    {"relatime", MS_RELATIME, 0},
+    {"strictatime", MS_STRICTATIME, 0},
+    {"bind", MS_BIND, 0},
+    {"rbind", MS_BIND | MS_REC, 0},
+    {"defaults", 0, 0},
 };
 
 struct DirCloser {
@@ -122,9 +132,8 @@ Result<> mount_volume_fs(const std::string& type, const std::string& device,
                 data.empty() ? nullptr : data.c_str()) != 0)
         return fail(Error::last_sys("mount " + type + " " + device + " on " + target));
     // A bind ignores MS_RDONLY on the first call: a remount makes it read-only.
-    if ((flags & MS_RDONLY) &&
-        ::mount(nullptr, target.c_str(), nullptr,
-                MS_REMOUNT | MS_RDONLY | (flags & MS_BIND), nullptr) != 0) {
+    if ((flags & MS_RDONLY) && ::mount(nullptr, target.c_str(), nullptr,
+                                       MS_REMOUNT | MS_RDONLY | (flags & MS_BIND), nullptr) != 0) {
         int err = errno;
         ::umount2(target.c_str(), MNT_DETACH);
         return fail(Error::sys(err, "remount " + target + " read-only"));
@@ -225,13 +234,13 @@ Result<> TreeCopyUp::entry(Dir& d, const std::string& name) {
     if (fstatat(d.src.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
         return fail(Error::last_sys("stat " + rel));
     if (S_ISDIR(st.st_mode)) {
-        UniqueFd s(openat(d.src.get(), name.c_str(),
-                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd s(
+            openat(d.src.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!s) return fail(Error::last_sys("open " + rel));
         if (mkdirat(d.dst.get(), name.c_str(), 0700) != 0)
             return fail(Error::last_sys("mkdir " + rel));
-        UniqueFd t(openat(d.dst.get(), name.c_str(),
-                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd t(
+            openat(d.dst.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!t) return fail(Error::last_sys("open " + rel));
         return push_dir(std::move(s), std::move(t), rel);  // `d` is invalid from here
     }

@@ -42,13 +42,13 @@ Result<bool> directory_empty(int dir_fd);
 // takes `src`'s owner and mode at the end (Docker's copyOwnership). Each step() does a bounded
 // amount of work so the reactor can run between steps.
 class TreeCopyUp {
-public:
+  public:
     TreeCopyUp(UniqueFd src, UniqueFd dst);
     // Copies until about `budget_bytes` of file data or `budget_entries` entries are done.
     // Returns true when the whole tree is copied.
     Result<bool> step(uint64_t budget_bytes, size_t budget_entries);
 
-private:
+  private:
     struct Dir {
         UniqueFd src, dst;
         std::string rel;  // path under the roots, "" for the roots

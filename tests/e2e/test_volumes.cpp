@@ -14,7 +14,7 @@ using namespace berth::e2e;
 namespace {
 
 class VolumesTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "needs root: containers and mounts";
         if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
@@ -30,13 +30,15 @@ protected:
         std::string root = daemon.dir() + "/volroot";
         std::string cmd = "mkdir -p " + root + "/bin " + root + "/data/sub && cp /bin/busybox " +
                           root + "/bin/ && ln -s busybox " + root + "/bin/sh && ln -s busybox " +
-                          root + "/bin/cat && ln -s busybox " + root + "/bin/ls && echo 'from the "
-                          "image' > " + root + "/data/hello.txt && chown 1000:1000 " + root +
+                          root + "/bin/cat && ln -s busybox " + root +
+                          "/bin/ls && echo 'from the "
+                          "image' > " +
+                          root + "/data/hello.txt && chown 1000:1000 " + root +
                           "/data/sub && chmod 0750 " + root + "/data/sub && ln -s /etc/passwd " +
-                          root + "/data/link && mkdir " + root + "/data/many && for i in $(seq 300); do echo $i > " +
-                          root + "/data/many/f$i; done && head -c 6000000 /dev/urandom > " + root +
-                          "/data/big && tar -C " + root + " -cf " + daemon.dir() +
-                          "/volroot.tar .";
+                          root + "/data/link && mkdir " + root +
+                          "/data/many && for i in $(seq 300); do echo $i > " + root +
+                          "/data/many/f$i; done && head -c 6000000 /dev/urandom > " + root +
+                          "/data/big && tar -C " + root + " -cf " + daemon.dir() + "/volroot.tar .";
         ASSERT_EQ(run_command(cmd).exit_code, 0);
         auto r = d("import -c 'VOLUME /data' -c 'CMD [\"sh\"]' " + daemon.dir() +
                    "/volroot.tar volimg:latest");
@@ -45,8 +47,10 @@ protected:
     // POST with a JSON body through curl: the status code.
     std::string post_status(const std::string& path, const std::string& body) {
         return run_command("curl -s -o /dev/null -w '%{http_code}' --unix-socket " +
-                           daemon.socket_path() + " -X POST -H 'Content-Type: application/json' "
-                           "-d '" + body + "' http://localhost" + path)
+                           daemon.socket_path() +
+                           " -X POST -H 'Content-Type: application/json' "
+                           "-d '" +
+                           body + "' http://localhost" + path)
             .output;
     }
     std::string delete_status(const std::string& path) {
@@ -64,8 +68,9 @@ TEST_F(VolumesTest, create_inspect_ls_and_rm_a_named_volume) {
     ASSERT_EQ(c.exit_code, 0) << c.error;
     EXPECT_EQ(c.output, "v1\n");
     EXPECT_EQ(d("volume create v1").output, "v1\n");  // idempotent
-    auto i = d("volume inspect v1 --format '{{.Name}} {{.Driver}} {{.Mountpoint}} {{.Scope}} "
-               "{{index .Labels \"env\"}}'");
+    auto i =
+        d("volume inspect v1 --format '{{.Name}} {{.Driver}} {{.Mountpoint}} {{.Scope}} "
+          "{{index .Labels \"env\"}}'");
     ASSERT_EQ(i.exit_code, 0) << i.error;
     EXPECT_EQ(i.output, "v1 local " + volumes_dir() + "/v1/_data local prod\n");
     auto created = d("volume inspect v1 --format '{{.CreatedAt}}'");
@@ -132,8 +137,9 @@ TEST_F(VolumesTest, data_persists_across_containers_and_ro_mounts_refuse_writes)
     auto ro = d("run --rm -v data:/data:ro busybox sh -c 'echo x > /data/f'");
     EXPECT_NE(ro.exit_code, 0);
     EXPECT_NE(ro.error.find("Read-only file system"), std::string::npos) << ro.error;
-    auto mount_ro = d("run --rm --mount type=volume,src=data,dst=/data,readonly busybox "
-                      "touch /data/g");
+    auto mount_ro =
+        d("run --rm --mount type=volume,src=data,dst=/data,readonly busybox "
+          "touch /data/g");
     EXPECT_NE(mount_ro.exit_code, 0);
     EXPECT_NE(mount_ro.error.find("Read-only file system"), std::string::npos) << mount_ro.error;
     EXPECT_EQ(d("run --rm --mount type=volume,src=data,dst=/data busybox cat /data/f").output,
@@ -161,9 +167,11 @@ TEST_F(VolumesTest, image_volume_content_is_copied_into_new_volumes) {
     EXPECT_EQ(anon.output, "{\"com.docker.volume.anonymous\":\"\"}\n");
     // A new named volume gets the content too; a used one is left as it is; nocopy gets none.
     EXPECT_EQ(d("run --rm -v fresh:/data volimg cat /data/hello.txt").output, "from the image\n");
-    ASSERT_EQ(d("run --rm -v fresh:/data volimg sh -c 'echo changed > /data/hello.txt'").exit_code, 0);
+    ASSERT_EQ(d("run --rm -v fresh:/data volimg sh -c 'echo changed > /data/hello.txt'").exit_code,
+              0);
     EXPECT_EQ(d("run --rm -v fresh:/data volimg cat /data/hello.txt").output, "changed\n");
-    auto none = d("run --rm --mount type=volume,src=bare,dst=/data,volume-nocopy volimg ls -A /data");
+    auto none =
+        d("run --rm --mount type=volume,src=bare,dst=/data,volume-nocopy volimg ls -A /data");
     ASSERT_EQ(none.exit_code, 0) << none.error;
     EXPECT_EQ(none.output, "");
 }
@@ -184,10 +192,12 @@ TEST_F(VolumesTest, rm_v_removes_anonymous_volumes_and_prune_takes_the_rest) {
 
     ASSERT_EQ(d("create --name c2 -v /anon busybox").exit_code, 0);
     ASSERT_EQ(d("rm c2").exit_code, 0);  // without -v the volume stays, dangling
-    std::string anon = d("volume ls -q -f dangling=true -f label=com.docker.volume.anonymous").output;
+    std::string anon =
+        d("volume ls -q -f dangling=true -f label=com.docker.volume.anonymous").output;
     ASSERT_EQ(anon.size(), 65u) << anon;
-    ASSERT_EQ(run_command("echo 12345 > " + volumes_dir() + "/" + anon.substr(0, 64) +
-                          "/_data/f").exit_code, 0);
+    ASSERT_EQ(run_command("echo 12345 > " + volumes_dir() + "/" + anon.substr(0, 64) + "/_data/f")
+                  .exit_code,
+              0);
     auto p = d("volume prune -f");
     ASSERT_EQ(p.exit_code, 0) << p.error;
     EXPECT_NE(p.output.find("Deleted Volumes:\n" + anon), std::string::npos) << p.output;
@@ -218,8 +228,9 @@ TEST_F(VolumesTest, a_volume_in_use_is_a_409_naming_the_container) {
 }
 
 TEST_F(VolumesTest, inspect_shows_mounts_as_docker_does) {
-    auto c = d("create --name mnt -v v1:/data:ro -v /tmp:/host --tmpfs /run "
-               "--mount type=volume,src=v2,dst=/v2 -v /anon busybox");
+    auto c =
+        d("create --name mnt -v v1:/data:ro -v /tmp:/host --tmpfs /run "
+          "--mount type=volume,src=v2,dst=/v2 -v /anon busybox");
     ASSERT_EQ(c.exit_code, 0) << c.error;
     auto fmt = [&](const std::string& dst) {
         return d("inspect mnt --format '{{range .Mounts}}{{if eq .Destination \"" + dst +
@@ -241,7 +252,8 @@ TEST_F(VolumesTest, inspect_shows_mounts_as_docker_does) {
 }
 
 TEST_F(VolumesTest, tmpfs_volume_is_mounted_while_a_container_runs) {
-    ASSERT_EQ(d("volume create --opt type=tmpfs --opt device=tmpfs --opt o=size=1m tv").exit_code, 0);
+    ASSERT_EQ(d("volume create --opt type=tmpfs --opt device=tmpfs --opt o=size=1m tv").exit_code,
+              0);
     auto o = d("volume inspect tv --format '{{index .Options \"type\"}} {{index .Options \"o\"}}'");
     EXPECT_EQ(o.output, "tmpfs size=1m\n");
     auto r = d("run --rm -v tv:/data busybox busybox grep ' /data ' /proc/mounts");
@@ -274,7 +286,9 @@ TEST_F(VolumesTest, volumes_are_kept_across_a_daemon_restart_and_leftovers_recon
     ASSERT_EQ(daemon.stop(), 0);
     // A crash's leftovers: a removal half done and a directory without a record.
     ASSERT_EQ(run_command("mkdir -p " + volumes_dir() + "/.trash-old/_data " + volumes_dir() +
-                          "/found/_data").exit_code, 0);
+                          "/found/_data")
+                  .exit_code,
+              0);
     ASSERT_TRUE(daemon.start());
     EXPECT_EQ(d("volume ls -q").output, "found\nkept\n");
     EXPECT_EQ(d("volume inspect kept --format '{{index .Labels \"a\"}}'").output, "b\n");

@@ -26,7 +26,7 @@ using namespace berth;
 namespace {
 
 class TempDir : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/berth-volumes-test-XXXXXX";
         ASSERT_NE(mkdtemp(tmpl), nullptr);
@@ -201,7 +201,8 @@ TEST_F(CopyUpTest, copies_a_tree_in_bounded_steps_without_following_symlinks) {
     EXPECT_GT(steps, 5);  // 40 entries at 8 a step, 3 MiB at 1 MiB a step
     EXPECT_EQ(std::filesystem::file_size(dst + "/big"), size_t(3 << 20));
     EXPECT_EQ(std::filesystem::read_symlink(dst + "/link"), "/etc/passwd");
-    struct stat a {}, b {};
+    struct stat a {
+    }, b{};
     ASSERT_EQ(stat((dst + "/big").c_str(), &a), 0);
     ASSERT_EQ(stat((dst + "/sub/deeper/hard").c_str(), &b), 0);
     EXPECT_EQ(a.st_ino, b.st_ino);  // the hard link stays a link
@@ -260,8 +261,8 @@ TEST(VolumeFilters, list_by_dangling_driver_name_and_label) {
     EXPECT_FALSE(jobs::volume_list_matches(filters(R"({"driver":["nfs"]})", keys), bare, false));
     EXPECT_TRUE(jobs::volume_list_matches(filters(R"({"name":["b-da"]})", keys), prod, false));
     EXPECT_FALSE(jobs::volume_list_matches(filters(R"({"name":["xyz"]})", keys), prod, false));
-    EXPECT_TRUE(jobs::volume_list_matches(filters(R"({"label":["env=prod","team"]})", keys), prod,
-                                          false));
+    EXPECT_TRUE(
+        jobs::volume_list_matches(filters(R"({"label":["env=prod","team"]})", keys), prod, false));
     EXPECT_FALSE(jobs::volume_list_matches(filters(R"({"label":["env=dev"]})", keys), prod, false));
     EXPECT_FALSE(jobs::volume_list_matches(filters(R"({"label":["env"]})", keys), bare, false));
     EXPECT_FALSE(jobs::Filters::parse(R"({"color":["red"]})", keys));

@@ -32,12 +32,16 @@ std::string created_at(int64_t ns) {
 void write_volume(JsonWriter& w, const graph::VolumeRecord& v, const std::string& mountpoint) {
     w.begin_object().field("CreatedAt", created_at(v.created_ns)).field("Driver", v.driver);
     w.key("Labels");
-    if (v.labels_json) w.raw(*v.labels_json);
-    else w.null();
+    if (v.labels_json)
+        w.raw(*v.labels_json);
+    else
+        w.null();
     w.field("Mountpoint", mountpoint).field("Name", v.name);
     w.key("Options");
-    if (v.options_json) w.raw(*v.options_json);
-    else w.null();
+    if (v.options_json)
+        w.raw(*v.options_json);
+    else
+        w.null();
     w.field("Scope", "local").end_object();
 }
 
@@ -51,7 +55,8 @@ Result<std::optional<std::map<std::string, std::string>>> string_map(element bod
     std::map<std::string, std::string> out;
     for (auto [k, v] : obj) {
         std::string_view s;
-        if (v.get(s)) return fail(Error::invalid(std::string(key) + " must be an object of strings"));
+        if (v.get(s))
+            return fail(Error::invalid(std::string(key) + " must be an object of strings"));
         out.emplace(std::string(k), std::string(s));
     }
     return std::optional<std::map<std::string, std::string>>{std::move(out)};
@@ -59,8 +64,7 @@ Result<std::optional<std::map<std::string, std::string>>> string_map(element bod
 
 void create_volume(ApiContext& ctx, Exchange& ex) {
     simdjson::dom::parser parser;
-    simdjson::padded_string body(ex.request().body.empty() ? std::string("{}")
-                                                           : ex.request().body);
+    simdjson::padded_string body(ex.request().body.empty() ? std::string("{}") : ex.request().body);
     element doc;
     simdjson::dom::object obj;
     if (auto err = parser.parse(body).get(doc); err || doc.get(obj))
@@ -116,8 +120,8 @@ void remove_volume(ApiContext& ctx, Exchange& ex) {
 // anonymous ones unless `all` (API 1.42+; older clients prune every unused volume).
 void prune_volumes(ApiContext& ctx, Exchange& ex) {
     const Request& req = ex.request();
-    auto f = jobs::Filters::parse(req.query_value("filters").value_or(""),
-                                  {"all", "label", "label!"});
+    auto f =
+        jobs::Filters::parse(req.query_value("filters").value_or(""), {"all", "label", "label!"});
     if (!f) return ex.respond_error(f.error());
     auto all = jobs::prune_all_volumes(*f, req.version < ApiVersion{1, 42});
     if (!all) return ex.respond_error(all.error());
@@ -126,7 +130,8 @@ void prune_volumes(ApiContext& ctx, Exchange& ex) {
     if (!pruned) return ex.respond_error(pruned.error());
     JsonWriter w;
     w.begin_object().key("VolumesDeleted");
-    if (pruned->names.empty()) w.null();
+    if (pruned->names.empty())
+        w.null();
     else {
         w.begin_array();
         for (const auto& n : pruned->names) w.value(n);
