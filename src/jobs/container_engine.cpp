@@ -157,7 +157,8 @@ struct ContainerEngine::Running {
     StartDone start_done;
     bool auto_remove = false;
     bool tty = false;
-    bool remove_volumes = false;  // rm -fv of a running container
+    // rm -fv of a running container: its anonymous volumes go too.
+    bool remove_volumes = false;
     std::vector<std::function<void(Result<>)>> removed_done;  // rm -f of a running container
 
     static void started_cb(void* ctx, drivers::Container&, const Result<>& res) {
@@ -504,8 +505,8 @@ Result<ContainerEngine::Pruned> ContainerEngine::prune(
     return out;
 }
 
-void ContainerEngine::remove(const std::string& ref, bool force,
-                             std::function<void(Result<>)> done, bool remove_volumes) {
+void ContainerEngine::remove(const std::string& ref, bool force, std::function<void(Result<>)> done,
+                             bool remove_volumes) {
     auto rec = containers_.get(ref);
     if (!rec) return done(fail(rec.error()));
     if (starting_.contains(rec->id))

@@ -254,19 +254,18 @@ void create_container(ApiContext& ctx, Exchange& ex) {
     if (auto r = ctx.containers->insert(c); !r) return ex.respond_error(r.error());
     // Volumes of the mounts (named ones made when missing, anonymous ones for the image's
     // VOLUMEs and -v /path); a bad mount spec is Docker's 400.
-    if (auto r = ctx.volumes ? ctx.volumes->attach(c.id, c.config_json, c.host_config_json)
-                             : Result<>{};
-        !r) {
+    auto attached = ctx.volumes->attach(c.id, c.config_json, c.host_config_json);
+    if (!attached) {
         auto made = ctx.volumes->anonymous_volumes(c.id);
         (void)ctx.containers->remove(c.id);
         ctx.volumes->remove_unused(made);
-        return ex.respond_error(r.error());
+        return ex.respond_error(attached.error());
     }
     std::vector<std::string> lowers(image->chain.rbegin(), image->chain.rend());
     if (auto r = ctx.storage->create_container_layer(c.id, lowers); !r) {
-        auto made = ctx.volumes ? ctx.volumes->anonymous_volumes(c.id) : std::vector<std::string>{};
+        auto made = ctx.volumes->anonymous_volumes(c.id);
         (void)ctx.containers->remove(c.id);
-        if (ctx.volumes) ctx.volumes->remove_unused(made);
+        ctx.volumes->remove_unused(made);
         return ex.respond_error(r.error());
     }
     publish(ctx, "create", c, image_name);
@@ -335,9 +334,7 @@ void list_containers(ApiContext& ctx, Exchange& ex) {
         w.field("State", c.state).field("Status", status_text(c));
         w.key("HostConfig").begin_object().field("NetworkMode", "none").end_object();
         w.key("NetworkSettings").begin_object().key("Networks").begin_object().end_object().end_object();
-        w.key("Mounts");
-        if (ctx.volumes) w.raw(ctx.volumes->mounts_json(c.id, c.config_json, c.host_config_json));
-        else w.begin_array().end_array();
+        w.key("Mounts").raw(ctx.volumes->mounts_json(c.id, c.config_json, c.host_config_json));
         w.end_object();
     }
     w.end_array();
@@ -382,9 +379,7 @@ void inspect_container(ApiContext& ctx, Exchange& ex) {
     w.key("HostConfig").raw(c->host_config_json);
     w.key("GraphDriver").begin_object().field("Name", ctx.system.storage_driver);
     w.key("Data").begin_object().field("MergedDir", dir + "/rootfs").end_object().end_object();
-    w.key("Mounts");
-    if (ctx.volumes) w.raw(ctx.volumes->mounts_json(c->id, c->config_json, c->host_config_json));
-    else w.begin_array().end_array();
+    w.key("Mounts").raw(ctx.volumes->mounts_json(c->id, c->config_json, c->host_config_json));
     w.key("Config").raw(c->config_json);
     w.key("NetworkSettings").begin_object().key("Networks").begin_object().end_object().end_object();
     w.end_object();
