@@ -149,6 +149,7 @@ TEST_F(VolumesTest, data_persists_across_containers_and_ro_mounts_refuse_writes)
 
 TEST_F(VolumesTest, image_volume_content_is_copied_into_new_volumes) {
     import_volume_image();
+    std::string fds = d("info --format '{{.NFd}}'").output;
     auto c = d("run --name c1 volimg cat /data/hello.txt");
     ASSERT_EQ(c.exit_code, 0) << c.error;
     EXPECT_EQ(c.output, "from the image\n");
@@ -174,6 +175,7 @@ TEST_F(VolumesTest, image_volume_content_is_copied_into_new_volumes) {
         d("run --rm --mount type=volume,src=bare,dst=/data,volume-nocopy volimg ls -A /data");
     ASSERT_EQ(none.exit_code, 0) << none.error;
     EXPECT_EQ(none.output, "");
+    EXPECT_EQ(d("info --format '{{.NFd}}'").output, fds);  // every copy-up closed its fds
 }
 
 TEST_F(VolumesTest, run_rm_removes_anonymous_volumes_but_not_named_ones) {
@@ -283,14 +285,19 @@ TEST_F(VolumesTest, volume_events_are_published) {
 TEST_F(VolumesTest, volumes_are_kept_across_a_daemon_restart_and_leftovers_reconciled) {
     ASSERT_EQ(d("volume create --label a=b kept").exit_code, 0);
     ASSERT_EQ(run_command("echo data > " + volumes_dir() + "/kept/_data/f").exit_code, 0);
+    ASSERT_EQ(d("volume create lost").exit_code, 0);
+    ASSERT_EQ(d("create --name holder -v held:/h busybox").exit_code, 0);
     ASSERT_EQ(daemon.stop(), 0);
-    // A crash's leftovers: a removal half done and a directory without a record.
+    // A crash's leftovers: a removal half done, a directory without a record, and records
+    // whose directories are gone (an unused one is dropped, a used one gets its directory back).
     ASSERT_EQ(run_command("mkdir -p " + volumes_dir() + "/.trash-old/_data " + volumes_dir() +
-                          "/found/_data")
+                          "/found/_data && rm -rf " + volumes_dir() + "/lost " + volumes_dir() +
+                          "/held")
                   .exit_code,
               0);
     ASSERT_TRUE(daemon.start());
-    EXPECT_EQ(d("volume ls -q").output, "found\nkept\n");
+    EXPECT_EQ(d("volume ls -q").output, "found\nheld\nkept\n");
+    EXPECT_EQ(run_command("test -d " + volumes_dir() + "/held/_data").exit_code, 0);
     EXPECT_EQ(d("volume inspect kept --format '{{index .Labels \"a\"}}'").output, "b\n");
     EXPECT_EQ(d("run --rm -v kept:/k busybox cat /k/f").output, "data\n");
     EXPECT_NE(run_command("test -e " + volumes_dir() + "/.trash-old").exit_code, 0);
