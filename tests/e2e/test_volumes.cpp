@@ -290,15 +290,38 @@ TEST_F(VolumesTest, volumes_are_kept_across_a_daemon_restart_and_leftovers_recon
     ASSERT_EQ(daemon.stop(), 0);
     // A crash's leftovers: a removal half done, a directory without a record, and records
     // whose directories are gone (an unused one is dropped, a used one gets its directory back).
-    ASSERT_EQ(run_command("mkdir -p " + volumes_dir() + "/.trash-old/_data " + volumes_dir() +
-                          "/found/_data && rm -rf " + volumes_dir() + "/lost " + volumes_dir() +
-                          "/held")
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        run_command("mkdir -p " + volumes_dir() + "/.trash-old/_data " + volumes_dir() +
+                    "/found/_data && rm -rf " + volumes_dir() + "/lost " + volumes_dir() + "/held")
+            .exit_code,
+        0);
     ASSERT_TRUE(daemon.start());
     EXPECT_EQ(d("volume ls -q").output, "found\nheld\nkept\n");
     EXPECT_EQ(run_command("test -d " + volumes_dir() + "/held/_data").exit_code, 0);
     EXPECT_EQ(d("volume inspect kept --format '{{index .Labels \"a\"}}'").output, "b\n");
     EXPECT_EQ(d("run --rm -v kept:/k busybox cat /k/f").output, "data\n");
     EXPECT_NE(run_command("test -e " + volumes_dir() + "/.trash-old").exit_code, 0);
+}
+
+TEST_F(VolumesTest, docker_py_creates_lists_and_removes_volumes) {
+    if (run_command("/usr/bin/python3 -c 'import docker'").exit_code != 0)
+        GTEST_SKIP() << "docker-py is not installed (Debian package python3-docker)";
+    std::string py = daemon.dir() + "/volumes.py";
+    ASSERT_EQ(run_command("cat > " + py +
+                          " <<'EOF'\n"
+                          "import docker\n"
+                          "c = docker.DockerClient(base_url='" +
+                          daemon.docker_host() +
+                          "')\n"
+                          "v = c.volumes.create('pyvol', labels={'k': 'v'})\n"
+                          "print(v.name, v.attrs['Labels']['k'], v.attrs['Mountpoint'])\n"
+                          "print([x.name for x in c.volumes.list(filters={'label': 'k=v'})])\n"
+                          "v.remove()\n"
+                          "print(c.volumes.list())\n"
+                          "EOF")
+                  .exit_code,
+              0);
+    auto r = run_command("/usr/bin/python3 " + py);
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_EQ(r.output, "pyvol v " + volumes_dir() + "/pyvol/_data\n['pyvol']\n[]\n");
 }
