@@ -35,11 +35,15 @@ std::map<std::string, std::string> options_of(const graph::VolumeRecord& v) {
 
 }  // namespace
 
-// One start waiting for its copy-ups: a step of the current tree per tick.
+// One start waiting for its copy-ups: planned once no other start is filling one of its
+// volumes (two containers starting on one new volume copy once), then a step per tick.
 struct VolumeService::CopyJob {
     VolumeService* service;
-    std::string container_id;
+    std::string container_id, rootfs;
+    std::vector<graph::VolumeMount> rows;
     StartMounts mounts;
+    bool planned = false;
+    std::vector<std::string> filling;  // the volumes this job copies into
     std::vector<std::unique_ptr<kernel::TreeCopyUp>> copies;
     size_t current = 0;
     std::function<void(Result<StartMounts>)> done;
@@ -105,11 +109,9 @@ void VolumeService::deactivate(const std::string& name) {
 
 // Copy-ups for the volumes that want one: empty, not nocopy, and the image has a directory at
 // the destination (resolved inside the container's root).
-Result<std::vector<std::unique_ptr<kernel::TreeCopyUp>>> VolumeService::copies_for(
-    const std::string& rootfs, const std::vector<graph::VolumeMount>& rows) {
-    std::vector<std::unique_ptr<kernel::TreeCopyUp>> out;
+Result<> VolumeService::plan_copies(CopyJob& job) {
     kernel::UniqueFd root;
-    for (const auto& m : rows) {
+    for (const auto& m : job.rows) {
         if (!m.copy_data) continue;
         auto dst = kernel::open_directory(mountpoint(m.volume_name));
         if (!dst) return fail(dst.error());
@@ -117,16 +119,20 @@ Result<std::vector<std::unique_ptr<kernel::TreeCopyUp>>> VolumeService::copies_f
         if (!empty) return fail(empty.error());
         if (!*empty) continue;
         if (!root) {
-            auto r = kernel::open_directory(rootfs);
+            auto r = kernel::open_directory(job.rootfs);
             if (!r) return fail(r.error());
             root = std::move(*r);
         }
         auto src = kernel::open_directory_in_root(root.get(), m.destination);
         if (!src) return fail(src.error());
         if (!*src) continue;  // nothing in the image there
-        out.push_back(std::make_unique<kernel::TreeCopyUp>(std::move(*src), std::move(*dst)));
+        job.copies.push_back(
+            std::make_unique<kernel::TreeCopyUp>(std::move(*src), std::move(*dst)));
+        job.filling.push_back(m.volume_name);
     }
-    return out;
+    for (const auto& n : job.filling) filling_.insert(n);
+    job.planned = true;
+    return {};
 }
 
 void VolumeService::prepare(const std::string& container_id, const std::string& rootfs,
@@ -138,6 +144,8 @@ void VolumeService::prepare(const std::string& container_id, const std::string& 
     auto job = std::make_unique<CopyJob>();
     job->service = this;
     job->container_id = container_id;
+    job->tick.context = job.get();
+    job->tick.callback = &VolumeService::on_copy_tick;
     for (const MountPoint& p : *points) {
         if (p.from_binds || p.type == "volume") continue;  // Binds/Tmpfs: the engine's own
         if (p.type == "bind")
@@ -162,36 +170,39 @@ void VolumeService::prepare(const std::string& container_id, const std::string& 
                  {"propagation", ""},
                  {"read/write", m.rw ? "true" : "false"}});
     }
-    auto copies = copies_for(rootfs, *rows);
-    if (!copies) {
-        release(container_id);
-        return done(fail(std::move(copies.error()).wrap("copy image content into volume")));
-    }
-    if (copies->empty()) return done(std::move(job->mounts));
-    job->copies = std::move(*copies);
+    if (std::none_of(rows->begin(), rows->end(), [](const auto& m) { return m.copy_data; }))
+        return done(std::move(job->mounts));
+    job->rootfs = rootfs;
+    job->rows = std::move(*rows);
     job->done = std::move(done);
     run_copy(job.release());
 }
 
-// One bounded step; the rest on the next tick.
+// Plans when it may, then one bounded step; the rest on the next tick.
 void VolumeService::run_copy(CopyJob* job) {
+    bool busy = !job->planned && std::any_of(job->rows.begin(), job->rows.end(), [&](auto& m) {
+        return m.copy_data && filling_.contains(m.volume_name);
+    });
+    if (busy) return loop_.post(job->tick);
+    if (!job->planned)
+        if (auto r = plan_copies(*job); !r) return finish_copy(job, fail(r.error()));
     while (job->current < job->copies.size()) {
         auto finished = job->copies[job->current]->step(copy_step_bytes, copy_step_entries);
-        if (!finished) {
-            std::unique_ptr<CopyJob> owned(job);
-            release(job->container_id);
-            return owned->done(
-                fail(std::move(finished.error()).wrap("copy image content into volume")));
-        }
-        if (!*finished) {
-            job->tick.context = job;
-            job->tick.callback = &VolumeService::on_copy_tick;
-            return loop_.post(job->tick);
-        }
+        if (!finished) return finish_copy(job, fail(finished.error()));
+        if (!*finished) return loop_.post(job->tick);
         job->copies[job->current].reset();  // closes its fds now
         ++job->current;
     }
+    finish_copy(job, {});
+}
+
+void VolumeService::finish_copy(CopyJob* job, Result<> r) {
     std::unique_ptr<CopyJob> owned(job);
+    for (const auto& n : job->filling) filling_.erase(n);
+    if (!r) {
+        release(job->container_id);
+        return owned->done(fail(std::move(r.error()).wrap("copy image content into volume")));
+    }
     owned->done(std::move(owned->mounts));
 }
 

@@ -100,9 +100,9 @@ class VolumeService {
     void publish(const std::string& action, const std::string& name,
                  std::vector<std::pair<std::string, std::string>> extra = {});
     Result<std::string> create_anonymous(const std::string& container_id);
-    Result<std::vector<std::unique_ptr<kernel::TreeCopyUp>>> copies_for(
-        const std::string& rootfs, const std::vector<graph::VolumeMount>& rows);
+    Result<> plan_copies(CopyJob& job);
     void run_copy(CopyJob* job);
+    void finish_copy(CopyJob* job, Result<> r);
     static void on_copy_tick(loop::Completion& c);
 
     loop::Loop& loop_;
@@ -111,6 +111,7 @@ class VolumeService {
     std::string root_;                   // <data-root>/volumes
     std::map<std::string, int> active_;  // volume → running containers mounting it
     std::set<std::string> fs_mounted_;   // volumes whose options' filesystem is mounted
+    std::set<std::string> filling_;      // volumes a copy-up is writing into
     std::map<std::string, std::vector<std::string>> mounted_by_;  // container → its volumes
 };
 

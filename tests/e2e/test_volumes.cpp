@@ -178,6 +178,18 @@ TEST_F(VolumesTest, image_volume_content_is_copied_into_new_volumes) {
     EXPECT_EQ(d("info --format '{{.NFd}}'").output, fds);  // every copy-up closed its fds
 }
 
+TEST_F(VolumesTest, two_containers_starting_on_one_new_volume_copy_once) {
+    import_volume_image();
+    // Both starts race for the empty volume: one copies, the other waits for it.
+    auto r =
+        docker(daemon, "run --rm -v shared:/data volimg cat /data/hello.txt > " + daemon.dir() +
+                           "/a.out & docker run --rm -v shared:/data volimg "
+                           "cat /data/big > /dev/null; echo $?; wait $!; echo $?; cat " +
+                           daemon.dir() + "/a.out");
+    EXPECT_EQ(r.output, "0\n0\nfrom the image\n") << r.error;
+    EXPECT_EQ(run_command("ls " + volumes_dir() + "/shared/_data/many | wc -l").output, "300\n");
+}
+
 TEST_F(VolumesTest, run_rm_removes_anonymous_volumes_but_not_named_ones) {
     auto r = d("run --rm -v keep:/k -v /anon busybox true");
     ASSERT_EQ(r.exit_code, 0) << r.error;
