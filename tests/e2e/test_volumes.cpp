@@ -265,7 +265,7 @@ TEST_F(VolumesTest, inspect_shows_mounts_as_docker_does) {
     EXPECT_NE(dup.error.find("Duplicate mount point: /x"), std::string::npos) << dup.error;
 }
 
-TEST_F(VolumesTest, tmpfs_volume_is_mounted_while_a_container_runs) {
+TEST_F(VolumesTest, tmpfs_and_bind_option_volumes_are_mounted_while_a_container_runs) {
     ASSERT_EQ(d("volume create --opt type=tmpfs --opt device=tmpfs --opt o=size=1m tv").exit_code,
               0);
     auto o = d("volume inspect tv --format '{{index .Options \"type\"}} {{index .Options \"o\"}}'");
@@ -278,6 +278,20 @@ TEST_F(VolumesTest, tmpfs_volume_is_mounted_while_a_container_runs) {
     EXPECT_EQ(run_command("grep -c " + volumes_dir() + "/tv/_data /proc/self/mountinfo").output,
               "0\n");
     EXPECT_EQ(d("volume rm tv").exit_code, 0);
+    // type=none with o=bind: a host directory as a volume, here read-only.
+    std::string host = daemon.dir() + "/hostdir";
+    ASSERT_EQ(run_command("mkdir -p " + host + " && echo on-host > " + host + "/f").exit_code, 0);
+    ASSERT_EQ(
+        d("volume create --opt type=none --opt device=" + host + " --opt o=bind,ro hv").exit_code,
+        0);
+    EXPECT_EQ(d("run --rm -v hv:/h busybox cat /h/f").output, "on-host\n");
+    auto w = d("run --rm -v hv:/h busybox touch /h/g");
+    EXPECT_NE(w.exit_code, 0);
+    EXPECT_NE(w.error.find("Read-only file system"), std::string::npos) << w.error;
+    auto missing = d("volume create --opt type=tmpfs tv2");
+    EXPECT_NE(missing.exit_code, 0);
+    EXPECT_NE(missing.error.find("missing required option: \"device\""), std::string::npos)
+        << missing.error;
 }
 
 TEST_F(VolumesTest, volume_events_are_published) {
