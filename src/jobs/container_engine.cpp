@@ -266,6 +266,11 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
                       [this, held, s = std::move(*spec)](Result<StartMounts> m) mutable {
                           std::unique_ptr<Running> r(held);
                           starting_.erase(r->id);
+                          if (m && shutting_down_) {
+                              volumes_->release(r->id);
+                              m = fail(Error::make(ErrorKind::unavailable,
+                                                   "the daemon is shutting down"));
+                          }
                           if (!m) {
                               (void)storage_.unmount(r->id);
                               end_pending_listeners(r->id);
@@ -566,6 +571,7 @@ void ContainerEngine::stop(const std::string& ref, int signo, int timeout_s,
 }
 
 void ContainerEngine::shutdown(std::function<void()> done) {
+    shutting_down_ = true;
     if (running_.empty()) return done();
     shutdown_done_ = std::move(done);
     for (auto& [id, r] : running_)

@@ -139,6 +139,7 @@ private:
     std::function<void()> shutdown_done_;
     VolumeService* volumes_ = nullptr;
     std::set<std::string> starting_;  // waiting for their volumes (copy-up) before the spawn
+    bool shutting_down_ = false;      // a start whose volumes come ready now is refused
 };
 
 }  // namespace berth::jobs

@@ -69,7 +69,10 @@ Result<> validate_options(const std::map<std::string, std::string>& opts) {
 
 VolumeService::VolumeService(loop::Loop& loop, graph::VolumeStore& store, EventBus& events,
                              std::string data_root)
-    : loop_(loop), store_(store), events_(events), root_(std::move(data_root) + "/volumes") {}
+    : loop_(loop), store_(store), events_(events), root_(std::move(data_root) + "/volumes") {
+    trash_tick_.context = this;
+    trash_tick_.callback = &VolumeService::on_trash_tick;
+}
 
 VolumeService::~VolumeService() = default;
 
@@ -155,15 +158,35 @@ Result<> VolumeService::remove(const std::string& name, bool force) {
         return fail(Error::conflict("remove " + name + ": volume is in use - [" + ids + "]"));
     }
     if (fs_mounted_.contains(name)) deactivate(name);
-    std::string trash = root_ + "/" + std::string(trash_prefix) + name;
+    // Never rename (and later empty) a directory something is still mounted on.
+    if (kernel::is_mount_point(mountpoint(name)))
+        return fail(Error::sys(EBUSY, "remove " + name + ": " + mountpoint(name) + " is mounted"));
+    std::string trash =
+        root_ + "/" + std::string(trash_prefix) + name + "-" + random_name().substr(0, 8);
     if (auto r = kernel::rename_entry(root_ + "/" + name, trash);
         !r && r.error().sys_errno != ENOENT)
         return fail(std::move(r.error()).wrap("remove " + name));
     if (auto r = store_.remove(name); !r) return fail(r.error());
-    if (auto r = drivers::remove_tree(trash); !r)
-        log::warn("remove volume " + name + ": " + r.error().message);
+    empty_trash(trash);
     publish("destroy", name, {{"driver", v->driver}});
     return {};
+}
+
+// The first step at once (a small volume is gone before the reply); a big tree goes on over
+// the next ticks, one bounded step each.
+void VolumeService::empty_trash(const std::string& path) {
+    trash_.emplace_back(path);
+    if (trash_.size() == 1) on_trash_tick(trash_tick_);
+}
+
+void VolumeService::on_trash_tick(loop::Completion& c) {
+    auto* self = static_cast<VolumeService*>(c.context);
+    auto& queue = self->trash_;
+    if (queue.empty()) return;
+    auto done = queue.front().step(trash_step_entries);
+    if (!done) log::warn("remove volume files: " + done.error().message);
+    if (!done || *done) queue.pop_front();
+    if (!queue.empty() && !c.in_flight()) self->loop_.post(c);
 }
 
 Result<VolumeService::Pruned> VolumeService::prune(

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,11 +18,8 @@
 #include "base/error.hpp"
 #include "drivers/exec/container_spec.hpp"
 #include "graph/volumes.hpp"
+#include "kernel/volume_fs.hpp"
 #include "loop/loop.hpp"
-
-namespace berth::kernel {
-class TreeCopyUp;
-}
 
 namespace berth::jobs {
 
@@ -49,6 +47,8 @@ class VolumeService {
     // directory delays that container's start but never the other clients.
     static constexpr uint64_t copy_step_bytes = 4 << 20;
     static constexpr size_t copy_step_entries = 256;
+    // Removed volumes' files go this many entries per tick.
+    static constexpr size_t trash_step_entries = 1024;
 
     VolumeService(loop::Loop& loop, graph::VolumeStore& store, EventBus& events,
                   std::string data_root);
@@ -104,6 +104,8 @@ class VolumeService {
     void run_copy(CopyJob* job);
     void finish_copy(CopyJob* job, Result<> r);
     static void on_copy_tick(loop::Completion& c);
+    void empty_trash(const std::string& path);
+    static void on_trash_tick(loop::Completion& c);
 
     loop::Loop& loop_;
     graph::VolumeStore& store_;
@@ -113,6 +115,8 @@ class VolumeService {
     std::set<std::string> fs_mounted_;   // volumes whose options' filesystem is mounted
     std::set<std::string> filling_;      // volumes a copy-up is writing into
     std::map<std::string, std::vector<std::string>> mounted_by_;  // container → its volumes
+    std::deque<kernel::TreeRemove> trash_;  // removed volumes' directories being emptied
+    loop::Completion trash_tick_;
 };
 
 }  // namespace berth::jobs

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <memory>
 
+#include "kernel/overlay_mount.hpp"
 #include "kernel/rootfs_path.hpp"
 
 namespace berth::kernel {
@@ -321,6 +322,64 @@ Result<> TreeCopyUp::special(Dir& d, const std::string& name, const struct stat&
     if (utimensat(d.dst.get(), name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
         return fail(Error::last_sys("set times of " + rel));
     return {};
+}
+
+TreeRemove::TreeRemove(std::string path) : path_(std::move(path)) {}
+
+Result<bool> TreeRemove::step(size_t budget_entries) {
+    if (!started_) {
+        started_ = true;
+        // A bind mount from the same filesystem has the same st_dev: mountinfo tells.
+        auto mounts = mounts_under(path_);
+        if (!mounts) return fail(std::move(mounts.error()));
+        if (!mounts->empty())
+            return fail(
+                Error::sys(EBUSY, "remove " + path_ + ": " + mounts->front() + " is mounted"));
+        auto top = open_directory(path_);
+        if (!top) return top.error().sys_errno == ENOENT ? Result<bool>(true) : fail(top.error());
+        struct stat st {};
+        if (fstat(top->get(), &st) != 0) return fail(Error::last_sys("stat " + path_));
+        dev_ = st.st_dev;
+        auto names = entries(top->get(), path_);
+        if (!names) return fail(std::move(names.error()));
+        stack_.push_back(Dir{std::move(*top), "", std::move(*names), 0});
+    }
+    for (size_t done = 0; !stack_.empty() && done < budget_entries; ++done) {
+        Dir& d = stack_.back();
+        if (d.next == d.names.size()) {
+            std::string name = std::move(d.name);
+            stack_.pop_back();
+            if (stack_.empty()) break;
+            if (unlinkat(stack_.back().fd.get(), name.c_str(), AT_REMOVEDIR) != 0 &&
+                errno != ENOENT)
+                return fail(Error::last_sys("remove " + path_ + "/…/" + name));
+            continue;
+        }
+        const std::string& n = d.names[d.next++];
+        struct stat st {};
+        if (fstatat(d.fd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) continue;
+            return fail(Error::last_sys("stat " + path_ + "/…/" + n));
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            if (unlinkat(d.fd.get(), n.c_str(), 0) != 0 && errno != ENOENT)
+                return fail(Error::last_sys("remove " + path_ + "/…/" + n));
+            continue;
+        }
+        if (st.st_dev != dev_)
+            return fail(Error::sys(EBUSY, "remove " + path_ + ": a mount inside"));
+        UniqueFd sub(
+            openat(d.fd.get(), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub) return fail(Error::last_sys("open " + path_ + "/…/" + n));
+        auto names = entries(sub.get(), n);
+        if (!names) return fail(std::move(names.error()));
+        std::string name = n;  // `d` may move when the stack grows
+        stack_.push_back(Dir{std::move(sub), std::move(name), std::move(*names), 0});
+    }
+    if (!stack_.empty()) return false;
+    if (::rmdir(path_.c_str()) != 0 && errno != ENOENT)
+        return fail(Error::last_sys("remove " + path_));
+    return true;
 }
 
 }  // namespace berth::kernel

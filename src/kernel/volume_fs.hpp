@@ -76,4 +76,25 @@ class TreeCopyUp {
     std::optional<Error> error_;  // the root could not be read
 };
 
+// rm -rf of a directory in bounded steps on fds, never crossing into another filesystem (a
+// mount left inside fails it with EBUSY instead of being emptied through).
+class TreeRemove {
+  public:
+    explicit TreeRemove(std::string path);
+    // Removes about `budget_entries` entries; true once `path` itself is gone.
+    Result<bool> step(size_t budget_entries);
+
+  private:
+    struct Dir {
+        UniqueFd fd;
+        std::string name;  // in the parent frame; "" for the top
+        std::vector<std::string> names;
+        size_t next = 0;
+    };
+    std::string path_;
+    dev_t dev_ = 0;
+    bool started_ = false;
+    std::vector<Dir> stack_;
+};
+
 }  // namespace berth::kernel

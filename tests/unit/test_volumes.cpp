@@ -287,3 +287,24 @@ TEST(VolumeFilters, prune_takes_anonymous_volumes_unless_all) {
     EXPECT_FALSE(jobs::volume_prune_matches(filters(R"({"label!":["env"]})", keys), named, true));
     EXPECT_TRUE(jobs::volume_prune_matches(filters(R"({"label!":["env"]})", keys), anon, false));
 }
+
+TEST_F(CopyUpTest, a_removed_volume_is_emptied_in_bounded_steps) {
+    std::string top = dir_ + "/trash";
+    std::filesystem::create_directories(top + "/a/b/c");
+    for (int i = 0; i < 30; ++i) std::ofstream(top + "/a/f" + std::to_string(i)) << i;
+    std::filesystem::create_symlink("/etc", top + "/a/b/etc");  // removed, never followed
+    kernel::TreeRemove rm(top);
+    int steps = 0;
+    for (;;) {
+        auto done = rm.step(4);
+        ASSERT_TRUE(done) << done.error().message;
+        ++steps;
+        if (*done) break;
+        ASSERT_LT(steps, 1000);
+    }
+    EXPECT_GT(steps, 8);
+    EXPECT_FALSE(std::filesystem::exists(top));
+    EXPECT_TRUE(std::filesystem::exists("/etc/passwd"));
+    kernel::TreeRemove missing(dir_ + "/nothing");
+    EXPECT_TRUE(*missing.step(4));
+}
