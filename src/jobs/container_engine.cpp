@@ -236,12 +236,18 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
     if (!rec) return done(fail(rec.error()));
     if (running_.contains(rec->id))
         return done(fail(Error::make(ErrorKind::not_modified, "container already started")));
-    if (starting_.contains(rec->id))
-        return done(fail(Error::conflict("container " + rec->id + " is already starting")));
+    // Volumes first (their copy-up may take a few ticks); the start comes back here after.
+    std::optional<StartMounts> volume_mounts;
+    if (volumes_) {
+        auto ready = volumes_ready_.extract(rec->id);
+        if (ready.empty()) return prepare_volumes(*rec, std::move(done));
+        volume_mounts = std::move(ready.mapped());
+    }
     std::string id = rec->id;
     // A start that fails here ends the attached clients' streams too.
     auto failed = [&](Error e) {
         end_pending_listeners(id);
+        if (volumes_) volumes_->release(id);
         done(fail(std::move(e)));
     };
     auto rootfs = storage_.mount(rec->id);
@@ -256,48 +262,22 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         r->start_done = nullptr;
         return failed(spec.error());
     }
+    if (volume_mounts) {
+        for (auto& b : volume_mounts->binds) spec->binds.push_back(std::move(b));
+        for (auto& t : volume_mounts->tmpfs) spec->tmpfs.push_back(std::move(t));
+    }
     r->tty = spec->tty;
+    if (auto log = drivers::JsonFileLog::open(log_path(rec->id)); log) r->log.emplace(std::move(*log));
     r->start_done = std::move(done);
-    if (!volumes_) return launch(std::move(r), std::move(*spec));
-    // Volumes first: their copy-up may take a few ticks; the start goes on when they are ready.
-    starting_.insert(id);
-    Running* held = r.release();
-    volumes_->prepare(id, *rootfs, rec->config_json, rec->host_config_json,
-                      [this, held, s = std::move(*spec)](Result<StartMounts> m) mutable {
-                          std::unique_ptr<Running> r(held);
-                          starting_.erase(r->id);
-                          if (m && shutting_down_) {
-                              volumes_->release(r->id);
-                              m = fail(Error::make(ErrorKind::unavailable,
-                                                   "the daemon is shutting down"));
-                          }
-                          if (!m) {
-                              (void)storage_.unmount(r->id);
-                              end_pending_listeners(r->id);
-                              return r->start_done(fail(m.error()));
-                          }
-                          for (auto& b : m->binds) s.binds.push_back(std::move(b));
-                          for (auto& t : m->tmpfs) s.tmpfs.push_back(std::move(t));
-                          launch(std::move(r), std::move(s));
-                      });
-}
-
-// The spawn, once the root and the volumes are ready.
-void ContainerEngine::launch(std::unique_ptr<Running> r, drivers::ContainerSpec spec) {
-    const std::string id = r->id;
-    if (auto log = drivers::JsonFileLog::open(log_path(id)); log) r->log.emplace(std::move(*log));
     drivers::ContainerEvents ev{r.get(), &Running::started_cb, &Running::exited_cb,
                                 &Running::output_cb};
-    auto proc = driver_.start(spec, ev);
+    auto proc = driver_.start(*spec, ev);
     if (!proc) {
-        (void)storage_.unmount(id);
-        if (volumes_) volumes_->release(id);
-        auto done = std::move(r->start_done);
-        end_pending_listeners(id);
-        return done(fail(proc.error()));
+        (void)storage_.unmount(rec->id);
+        done = std::move(r->start_done);
+        return failed(proc.error());
     }
     r->proc = std::move(*proc);
-    const auto* rec = &r->record;
     if (auto in = pending_stdin_.extract(rec->id); !in.empty()) {
         if (!in.mapped().data.empty())
             r->proc->write_stdin(std::as_bytes(std::span(in.mapped().data)));
@@ -307,7 +287,36 @@ void ContainerEngine::launch(std::unique_ptr<Running> r, drivers::ContainerSpec 
         r->listeners = std::move(p->second);
         pending_listeners_.erase(p);
     }
-    running_[id] = std::move(r);
+    running_[rec->id] = std::move(r);
+}
+
+// The container's volumes mounted and filled from the image, then start() again.
+void ContainerEngine::prepare_volumes(const graph::ContainerRecord& rec, StartDone done) {
+    if (starting_.contains(rec.id))
+        return done(fail(Error::conflict("container " + rec.id + " is already starting")));
+    auto rootfs = storage_.mount(rec.id);
+    if (!rootfs) {
+        end_pending_listeners(rec.id);
+        return done(fail(rootfs.error()));
+    }
+    std::string id = rec.id;
+    starting_.insert(id);
+    volumes_->prepare(id, *rootfs, rec.config_json, rec.host_config_json,
+                      [this, id, done = std::move(done)](Result<StartMounts> m) mutable {
+                          starting_.erase(id);
+                          if (m && shutting_down_) {
+                              volumes_->release(id);
+                              m = fail(Error::make(ErrorKind::unavailable,
+                                                   "the daemon is shutting down"));
+                          }
+                          if (!m) {
+                              (void)storage_.unmount(id);
+                              end_pending_listeners(id);
+                              return done(fail(m.error()));
+                          }
+                          volumes_ready_[id] = std::move(*m);
+                          start(id, std::move(done));
+                      });
 }
 
 void ContainerEngine::on_started(Running& r, const Result<>& res) {

@@ -15,6 +15,7 @@
 
 #include "base/error.hpp"
 #include "drivers/exec/exec_driver.hpp"
+#include "jobs/volumes.hpp"
 #include "loop/loop.hpp"
 
 namespace berth::graph {
@@ -29,7 +30,6 @@ class StorageDriver;
 namespace berth::jobs {
 
 class EventBus;
-class VolumeService;
 
 // Someone reading a container's output (an attached client).
 struct OutputListener {
@@ -114,7 +114,7 @@ private:
     void end_pending_listeners(const std::string& id);
     struct Stop;
     Result<> remove_stopped(const std::string& id, bool remove_volumes = false);
-    void launch(std::unique_ptr<Running> r, drivers::ContainerSpec spec);
+    void prepare_volumes(const graph::ContainerRecord& rec, StartDone done);
 
     loop::Loop& loop_;
     drivers::ExecDriver& driver_;
@@ -140,6 +140,7 @@ private:
     VolumeService* volumes_ = nullptr;
     std::set<std::string> starting_;  // waiting for their volumes (copy-up) before the spawn
     bool shutting_down_ = false;      // a start whose volumes come ready now is refused
+    std::map<std::string, StartMounts> volumes_ready_;  // prepared, for the start that follows
 };
 
 }  // namespace berth::jobs
