@@ -301,22 +301,22 @@ void ContainerEngine::prepare_volumes(const graph::ContainerRecord& rec, StartDo
     }
     std::string id = rec.id;
     starting_.insert(id);
-    volumes_->prepare(id, *rootfs, rec.config_json, rec.host_config_json,
-                      [this, id, done = std::move(done)](Result<StartMounts> m) mutable {
-                          starting_.erase(id);
-                          if (m && shutting_down_) {
-                              volumes_->release(id);
-                              m = fail(Error::make(ErrorKind::unavailable,
-                                                   "the daemon is shutting down"));
-                          }
-                          if (!m) {
-                              (void)storage_.unmount(id);
-                              end_pending_listeners(id);
-                              return done(fail(m.error()));
-                          }
-                          volumes_ready_[id] = std::move(*m);
-                          start(id, std::move(done));
-                      });
+    volumes_->prepare(
+        id, *rootfs, rec.config_json, rec.host_config_json,
+        [this, id, done = std::move(done)](Result<StartMounts> m) mutable {
+            starting_.erase(id);
+            if (m && shutting_down_) {
+                volumes_->release(id);
+                m = fail(Error::make(ErrorKind::unavailable, "the daemon is shutting down"));
+            }
+            if (!m) {
+                (void)storage_.unmount(id);
+                end_pending_listeners(id);
+                return done(fail(m.error()));
+            }
+            volumes_ready_[id] = std::move(*m);
+            start(id, std::move(done));
+        });
 }
 
 void ContainerEngine::on_started(Running& r, const Result<>& res) {
