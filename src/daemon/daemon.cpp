@@ -179,8 +179,8 @@ Result<> Daemon::start() {
     http::register_system_routes(router, api);
     http::register_event_routes(router, api);
     http::register_image_routes(router, api);
-    http::register_container_routes(router, api);
     http::register_volume_routes(router, api);
+    http::register_container_routes(router, api);
 
     http::ServerLimits limits;
     limits.connections_max = size_t(cfg.api_max_connections);

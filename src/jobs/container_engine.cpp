@@ -12,7 +12,6 @@
 #include "graph/containers.hpp"
 #include "graph/images.hpp"
 #include "jobs/events.hpp"
-#include "jobs/volumes.hpp"
 
 namespace berth::jobs {
 
@@ -262,13 +261,13 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         r->start_done = nullptr;
         return failed(spec.error());
     }
+    r->tty = spec->tty;
+    if (auto log = drivers::JsonFileLog::open(log_path(rec->id)); log) r->log.emplace(std::move(*log));
+    r->start_done = std::move(done);
     if (volume_mounts) {
         for (auto& b : volume_mounts->binds) spec->binds.push_back(std::move(b));
         for (auto& t : volume_mounts->tmpfs) spec->tmpfs.push_back(std::move(t));
     }
-    r->tty = spec->tty;
-    if (auto log = drivers::JsonFileLog::open(log_path(rec->id)); log) r->log.emplace(std::move(*log));
-    r->start_done = std::move(done);
     drivers::ContainerEvents ev{r.get(), &Running::started_cb, &Running::exited_cb,
                                 &Running::output_cb};
     auto proc = driver_.start(*spec, ev);
@@ -288,6 +287,11 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         pending_listeners_.erase(p);
     }
     running_[rec->id] = std::move(r);
+}
+
+// The volumes made for this container (rm -v and --rm remove them with it).
+std::vector<std::string> ContainerEngine::anonymous_volumes(const std::string& id) {
+    return volumes_ ? volumes_->anonymous_volumes(id) : std::vector<std::string>{};
 }
 
 // The container's volumes mounted and filled from the image, then start() again.
@@ -361,7 +365,9 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     if (!reap_.in_flight()) loop_.post(reap_);
     notify(id, false, st.exit_code);
     if (remove_now) {
-        auto rm = remove_stopped(id, remove_volumes);
+        auto anonymous = remove_volumes ? anonymous_volumes(id) : std::vector<std::string>{};
+        auto rm = remove_stopped(id);
+        if (rm && volumes_) volumes_->remove_unused(anonymous);
         for (auto& d : removed_done) d(rm);
         if (rm) notify(id, true, st.exit_code);
     }
@@ -486,17 +492,14 @@ Result<> ContainerEngine::signal(const std::string& id, int signo) {
     return sent;
 }
 
-Result<> ContainerEngine::remove_stopped(const std::string& id, bool remove_volumes) {
+Result<> ContainerEngine::remove_stopped(const std::string& id) {
     auto rec = containers_.get(id);
     if (!rec) return fail(rec.error());
-    std::vector<std::string> anonymous;
-    if (volumes_ && remove_volumes) anonymous = volumes_->anonymous_volumes(id);
     end_pending_listeners(id);
     pending_stdin_.erase(id);
     if (auto r = drivers::remove_container_files(storage_.container_dir(id), id); !r) return r;
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
     if (auto r = containers_.remove(id); !r) return fail(r.error());
-    if (volumes_) volumes_->remove_unused(anonymous);
     (void)images_.collect_removed_images();
     publish("destroy", id, {{"name", rec->name}});
     return {};
@@ -523,12 +526,14 @@ void ContainerEngine::remove(const std::string& ref, bool force, std::function<v
                              bool remove_volumes) {
     auto rec = containers_.get(ref);
     if (!rec) return done(fail(rec.error()));
-    if (starting_.contains(rec->id))
-        return done(fail(Error::conflict("cannot remove container \"/" + rec->name +
-                                         "\": container is starting")));
     auto it = running_.find(rec->id);
     if (it == running_.end()) {
-        auto r = remove_stopped(rec->id, remove_volumes);
+        if (starting_.contains(rec->id))
+            return done(fail(Error::conflict("cannot remove container \"/" + rec->name +
+                                             "\": container is starting")));
+        auto anonymous = remove_volumes ? anonymous_volumes(rec->id) : std::vector<std::string>{};
+        auto r = remove_stopped(rec->id);
+        if (r && volumes_) volumes_->remove_unused(anonymous);
         if (r) notify(rec->id, true, rec->exit_code);
         return done(r);
     }

@@ -8,7 +8,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -113,8 +112,7 @@ private:
     static void on_reap(loop::Completion& c);
     void end_pending_listeners(const std::string& id);
     struct Stop;
-    Result<> remove_stopped(const std::string& id, bool remove_volumes = false);
-    void prepare_volumes(const graph::ContainerRecord& rec, StartDone done);
+    Result<> remove_stopped(const std::string& id);
 
     loop::Loop& loop_;
     drivers::ExecDriver& driver_;
@@ -137,6 +135,9 @@ private:
     std::map<std::string, PendingStdin> pending_stdin_;
     uint64_t next_token_ = 1;
     std::function<void()> shutdown_done_;
+    // Volumes (jobs/volumes.hpp): prepared before the spawn, released at exit.
+    void prepare_volumes(const graph::ContainerRecord& rec, StartDone done);
+    std::vector<std::string> anonymous_volumes(const std::string& id);
     VolumeService* volumes_ = nullptr;
     std::set<std::string> starting_;  // waiting for their volumes (copy-up) before the spawn
     bool shutting_down_ = false;      // a start whose volumes come ready now is refused

@@ -18,7 +18,6 @@
 #include "jobs/container_engine.hpp"
 #include "jobs/events.hpp"
 #include "jobs/filters.hpp"
-#include "jobs/volumes.hpp"
 
 namespace berth::http {
 
