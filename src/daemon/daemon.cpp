@@ -20,9 +20,11 @@
 #include "graph/images.hpp"
 #include "graph/spool.hpp"
 #include "graph/store.hpp"
+#include "graph/volumes.hpp"
 #include "http/api/api.hpp"
 #include "http/server.hpp"
 #include "jobs/events.hpp"
+#include "jobs/volumes.hpp"
 #include "kernel/host.hpp"
 #include "kernel/lock_file.hpp"
 #include "kernel/process.hpp"
@@ -104,6 +106,8 @@ struct Daemon {
     std::unique_ptr<kernel::CgroupManager> cgroups;
     std::unique_ptr<drivers::ExecDriver> exec;
     std::unique_ptr<jobs::ContainerEngine> engine;
+    std::unique_ptr<graph::VolumeStore> volume_store;
+    std::unique_ptr<jobs::VolumeService> volumes;
     std::unique_ptr<registry::RegistryClient> registry;
     jobs::EventBus events;
     http::Router router;
@@ -164,6 +168,12 @@ Result<> Daemon::start() {
     api.containers = containers.get();
     open_engine(host->cgroup);
     api.engine = engine.get();
+    // Volumes: what a crash left half-done is settled before any container starts.
+    volume_store = std::make_unique<graph::VolumeStore>(*store);
+    volumes = std::make_unique<jobs::VolumeService>(*loop, *volume_store, events, cfg.data_root);
+    if (auto r = volumes->reconcile(); !r) return fail(std::move(r.error()).wrap("volumes"));
+    engine->use_volumes(volumes.get());
+    api.volumes = volumes.get();
     api.storage = storage.get();
     api.events = &events;
     api.system = system_info(cfg, *host, *id);
@@ -177,6 +187,7 @@ Result<> Daemon::start() {
     http::register_system_routes(router, api);
     http::register_event_routes(router, api);
     http::register_image_routes(router, api);
+    http::register_volume_routes(router, api);
     http::register_container_routes(router, api);
     http::register_exec_routes(router, api);
 

@@ -120,11 +120,29 @@ ALTER TABLE containers ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE containers ADD COLUMN health_json TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Schema 4 (volumes): the volume mount points of each container (Docker's MountPoints of type
+// volume), so rm and prune know a volume is in use and `rm -v` which ones the container made.
+// A container's rows go with it; a volume with rows cannot be deleted.
+constexpr const char* schema_4 = R"sql(
+CREATE TABLE container_volumes (
+    container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    volume_name  TEXT NOT NULL REFERENCES volumes(name),
+    destination  TEXT NOT NULL,
+    mode         TEXT NOT NULL DEFAULT '',  -- MountPoint.Mode as inspect shows it ("z", "ro")
+    rw           INTEGER NOT NULL DEFAULT 1,
+    copy_data    INTEGER NOT NULL DEFAULT 1,  -- 0: volume-nocopy
+    anonymous    INTEGER NOT NULL DEFAULT 0,  -- made for this container: rm -v and --rm remove it
+    PRIMARY KEY (container_id, destination)
+);
+CREATE INDEX container_volumes_by_volume ON container_volumes(volume_name);
+)sql";
+
 // Append only: a released migration is never edited, a change is a new entry.
 constexpr std::array migrations{
     Migration{1, schema_1},
     Migration{2, schema_2},
     Migration{3, schema_3},
+    Migration{4, schema_4},
 };
 
 constexpr bool migrations_are_consecutive() {

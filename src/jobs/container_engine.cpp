@@ -48,8 +48,8 @@ bool flag(element obj, const char* key) {
     return !obj[key].get(b) && b;
 }
 
-// HostConfig's "src:dst[:ro]" binds.
-Result<drivers::BindMount> parse_bind(const std::string& b) {
+// HostConfig's "src:dst[:ro]" binds; a volume's ("name:dst") come from the VolumeService.
+Result<std::optional<drivers::BindMount>> parse_bind(const std::string& b) {
     drivers::BindMount m;
     size_t c1 = b.find(':');
     if (c1 == std::string::npos) return fail(Error::invalid("invalid volume specification: '" + b + "'"));
@@ -63,10 +63,8 @@ Result<drivers::BindMount> parse_bind(const std::string& b) {
             m.propagation = p;
             break;
         }
-    if (m.source.empty() || m.source[0] != '/')
-        return fail(Error::make(ErrorKind::not_implemented,
-                                "named volumes are not supported yet: '" + b + "'"));
-    return m;
+    if (m.source.empty() || m.source[0] != '/') return std::optional<drivers::BindMount>{};
+    return std::optional<drivers::BindMount>{m};
 }
 
 // What the exec driver needs, from the stored Config and HostConfig.
@@ -117,7 +115,7 @@ Result<drivers::ContainerSpec> spec_from(const graph::ContainerRecord& c, const 
     for (const std::string& b : strings(hc, "Binds")) {
         auto m = parse_bind(b);
         if (!m) return fail(m.error());
-        s.binds.push_back(*m);
+        if (*m) s.binds.push_back(**m);
     }
     simdjson::dom::object tmpfs;
     if (!hc["Tmpfs"].get(tmpfs))
@@ -163,6 +161,8 @@ struct ContainerEngine::Running {
     StartDone start_done;
     bool auto_remove = false;
     bool tty = false;
+    // rm -fv of a running container: its anonymous volumes go too.
+    bool remove_volumes = false;
     std::vector<std::function<void(Result<>)>> removed_done;  // rm -f of a running container
 
     static void started_cb(void* ctx, drivers::Container&, const Result<>& res) {
@@ -251,6 +251,13 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
     if (!rec) return done(fail(rec.error()));
     if (running_.contains(rec->id))
         return done(fail(Error::make(ErrorKind::not_modified, "container already started")));
+    // Volumes first (their copy-up may take a few ticks); the start comes back here after.
+    std::optional<StartMounts> volume_mounts;
+    if (volumes_) {
+        auto ready = volumes_ready_.extract(rec->id);
+        if (ready.empty()) return prepare_volumes(*rec, std::move(done));
+        volume_mounts = std::move(ready.mapped());
+    }
     std::string id = rec->id;
     // A start by hand ends a restart back-off and the "stopped by the user" mark.
     cancel_restart(id);
@@ -259,6 +266,7 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
     // A start that fails here ends the attached clients' streams too.
     auto failed = [&](Error e) {
         end_pending_listeners(id);
+        if (volumes_) volumes_->release(id);
         done(fail(std::move(e)));
     };
     auto rootfs = storage_.mount(rec->id);
@@ -291,6 +299,10 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         r->log = std::move(*opened);
     }
     r->start_done = std::move(done);
+    if (volume_mounts) {
+        for (auto& b : volume_mounts->binds) spec->binds.push_back(std::move(b));
+        for (auto& t : volume_mounts->tmpfs) spec->tmpfs.push_back(std::move(t));
+    }
     drivers::ContainerEvents ev{r.get(), &Running::started_cb, &Running::exited_cb,
                                 &Running::output_cb};
     auto proc = driver_.start(*spec, ev);
@@ -310,6 +322,40 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         pending_listeners_.erase(p);
     }
     running_[rec->id] = std::move(r);
+}
+
+// The volumes made for this container (rm -v and --rm remove them with it).
+std::vector<std::string> ContainerEngine::anonymous_volumes(const std::string& id) {
+    return volumes_ ? volumes_->anonymous_volumes(id) : std::vector<std::string>{};
+}
+
+// The container's volumes mounted and filled from the image, then start() again.
+void ContainerEngine::prepare_volumes(const graph::ContainerRecord& rec, StartDone done) {
+    if (starting_.contains(rec.id))
+        return done(fail(Error::conflict("container " + rec.id + " is already starting")));
+    auto rootfs = storage_.mount(rec.id);
+    if (!rootfs) {
+        end_pending_listeners(rec.id);
+        return done(fail(rootfs.error()));
+    }
+    std::string id = rec.id;
+    starting_.insert(id);
+    volumes_->prepare(
+        id, *rootfs, rec.config_json, rec.host_config_json,
+        [this, id, done = std::move(done)](Result<StartMounts> m) mutable {
+            starting_.erase(id);
+            if (m && shutting_down_) {
+                volumes_->release(id);
+                m = fail(Error::make(ErrorKind::unavailable, "the daemon is shutting down"));
+            }
+            if (!m) {
+                (void)storage_.unmount(id);
+                end_pending_listeners(id);
+                return done(fail(m.error()));
+            }
+            volumes_ready_[id] = std::move(*m);
+            start(id, std::move(done));
+        });
 }
 
 void ContainerEngine::on_started(Running& r, const Result<>& res) {
@@ -353,6 +399,7 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     if (restart) r.record.state = "restarting";
     (void)containers_.update_state(r.record);
     (void)storage_.unmount(id);
+    if (volumes_) volumes_->release(id);
     if (r.proc) r.proc->abandon_stdin();
     pending_stdin_.erase(id);
     if (r.log) r.log->close(nullptr);  // an exec failure ends here without exited_cb
@@ -360,13 +407,17 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     r.listeners.clear();
     publish("die", id, {{"exitCode", std::to_string(st.exit_code)}, {"name", r.record.name}});
     bool remove_now = r.auto_remove || !r.removed_done.empty();
+    // --rm removes the anonymous volumes too (the CLI's AutoRemove, as dockerd's RemoveVolume).
+    bool remove_volumes = r.auto_remove || r.remove_volumes;
     auto removed_done = std::move(r.removed_done);
     auto node = running_.extract(id);
     if (!node.empty()) dead_.push_back(std::move(node.mapped()));
     if (!reap_.in_flight()) loop_.post(reap_);
     notify(id, false, st.exit_code);
     if (remove_now) {
+        auto anonymous = remove_volumes ? anonymous_volumes(id) : std::vector<std::string>{};
         auto rm = remove_stopped(id);
+        if (rm && volumes_) volumes_->remove_unused(anonymous);
         for (auto& d : removed_done) d(rm);
         if (rm) notify(id, true, st.exit_code);
     }
@@ -680,8 +731,8 @@ Result<ContainerEngine::Pruned> ContainerEngine::prune(
     return out;
 }
 
-void ContainerEngine::remove(const std::string& ref, bool force,
-                             std::function<void(Result<>)> done) {
+void ContainerEngine::remove(const std::string& ref, bool force, std::function<void(Result<>)> done,
+                             bool remove_volumes) {
     auto rec = containers_.get(ref);
     if (!rec) return done(fail(rec.error()));
     if (restarts_.contains(rec->id)) {
@@ -694,7 +745,12 @@ void ContainerEngine::remove(const std::string& ref, bool force,
     }
     auto it = running_.find(rec->id);
     if (it == running_.end()) {
+        if (starting_.contains(rec->id))
+            return done(fail(Error::conflict("cannot remove container \"/" + rec->name +
+                                             "\": container is starting")));
+        auto anonymous = remove_volumes ? anonymous_volumes(rec->id) : std::vector<std::string>{};
         auto r = remove_stopped(rec->id);
+        if (r && volumes_) volumes_->remove_unused(anonymous);
         if (r) notify(rec->id, true, rec->exit_code);
         return done(r);
     }
@@ -703,6 +759,7 @@ void ContainerEngine::remove(const std::string& ref, bool force,
             "cannot remove container \"/" + rec->name +
             "\": container is running: stop the container before removing or force remove")));
     it->second->removed_done.push_back(std::move(done));
+    it->second->remove_volumes = it->second->remove_volumes || remove_volumes;
     (void)it->second->proc->signal(SIGKILL);
 }
 
@@ -747,6 +804,7 @@ void ContainerEngine::stop(const std::string& ref, int signo, int timeout_s,
 }
 
 void ContainerEngine::shutdown(std::function<void()> done) {
+    shutting_down_ = true;
     shutdown_done_ = std::move(done);
     while (!restarts_.empty()) cancel_restart(restarts_.begin()->first);
     for (auto& [id, r] : running_)

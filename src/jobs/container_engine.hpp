@@ -15,6 +15,7 @@
 
 #include "base/error.hpp"
 #include "drivers/exec/exec_driver.hpp"
+#include "jobs/volumes.hpp"
 #include "loop/loop.hpp"
 
 namespace berth::graph {
@@ -74,6 +75,8 @@ public:
                     drivers::StorageDriver& storage, graph::ContainerStore& containers,
                     graph::ImageStore& images, EventBus& events);
     ~ContainerEngine();
+    // Volumes: mounted at start, released at exit, anonymous ones removed with `rm -v`/--rm.
+    void use_volumes(VolumeService* volumes) { volumes_ = volumes; }
 
     // 304 (not_modified) when running; exec failures come back as Docker's errors.
     void start(const std::string& ref, StartDone done);
@@ -99,7 +102,9 @@ public:
     // Removes a stopped container: record, storage, and the images rmi -f left behind. A
     // running one is refused (409) unless `force`: then it is killed and removed on exit, and
     // `done` runs then.
-    void remove(const std::string& id, bool force, std::function<void(Result<>)> done);
+    // `remove_volumes` (rm -v): the container's anonymous volumes go too.
+    void remove(const std::string& id, bool force, std::function<void(Result<>)> done,
+                bool remove_volumes = false);
     Result<> signal(const std::string& id, int signo);
     // docker kill: a signal from the user, who thereby stopped it (restart policies spare it).
     Result<> kill(const std::string& id, int signo);
@@ -214,6 +219,13 @@ private:
     bool default_init_ = false;
     uint64_t next_token_ = 1;
     std::function<void()> shutdown_done_;
+    // Volumes (jobs/volumes.hpp): prepared before the spawn, released at exit.
+    void prepare_volumes(const graph::ContainerRecord& rec, StartDone done);
+    std::vector<std::string> anonymous_volumes(const std::string& id);
+    VolumeService* volumes_ = nullptr;
+    std::set<std::string> starting_;  // waiting for their volumes (copy-up) before the spawn
+    bool shutting_down_ = false;      // a start whose volumes come ready now is refused
+    std::map<std::string, StartMounts> volumes_ready_;  // prepared, for the start that follows
 };
 
 }  // namespace berth::jobs

@@ -27,6 +27,7 @@ class RegistryClient;
 namespace berth::jobs {
 class EventBus;
 class ContainerEngine;
+class VolumeService;
 }
 namespace berth::loop {
 class Loop;
@@ -73,6 +74,7 @@ struct ApiContext {
     graph::ImageStore* images = nullptr;
     graph::ContainerStore* containers = nullptr;
     jobs::ContainerEngine* engine = nullptr;
+    jobs::VolumeService* volumes = nullptr;
     drivers::StorageDriver* storage = nullptr;
     registry::RegistryClient* registry = nullptr;
     size_t max_concurrent_downloads = 3;
@@ -92,6 +94,8 @@ struct ApiContext {
 void register_system_routes(Router& router, ApiContext& ctx);
 void register_event_routes(Router& router, ApiContext& ctx);
 void register_image_routes(Router& router, ApiContext& ctx);
+// /volumes… (volumes.cpp).
+void register_volume_routes(Router& router, ApiContext& ctx);
 void register_container_routes(Router& router, ApiContext& ctx);
 void register_exec_routes(Router& router, ApiContext& ctx);
 // POST /images/create?fromImage=… and POST /images/{name}/push (pull.cpp).

@@ -133,6 +133,11 @@ void AttachStream::on_aborted(void* self) {
 
 void AttachStream::on_drained(void* self) {
     auto* a = static_cast<AttachStream*>(self);
+    if (a->opt_.on_header_sent) {
+        auto sent = std::move(a->opt_.on_header_sent);
+        a->opt_.on_header_sent = nullptr;
+        sent();
+    }
     a->ctx_.engine->resume_output(a->id_);
 }
 

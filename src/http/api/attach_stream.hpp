@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -34,6 +35,10 @@ struct AttachOptions {
     bool stdin = false;       // the client's input goes to the process
     bool stdin_once = false;  // the client's end of input closes the process's stdin
     std::string detach_keys;  // bytes (parse_detach_keys); used with a tty
+    // Runs once the 101 response has left for the client: a process started later cannot have
+    // its first output in the same segment as the header (docker-py reads the header through
+    // a buffered reader and then the socket itself: bytes behind the header would be lost).
+    std::function<void()> on_header_sent;
 };
 
 class AttachStream final : public jobs::OutputListener, public RawSink {

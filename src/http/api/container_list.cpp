@@ -18,6 +18,7 @@
 #include "jobs/container_engine.hpp"
 #include "jobs/container_filters.hpp"
 #include "jobs/health.hpp"
+#include "jobs/volumes.hpp"
 
 namespace berth::http {
 
@@ -187,7 +188,7 @@ void write_row(JsonWriter& w, ApiContext& ctx, const graph::ContainerRecord& c, 
         .begin_object()
         .end_object()
         .end_object();
-    w.key("Mounts").begin_array().end_array();
+    w.key("Mounts").raw(ctx.volumes->mounts_json(c.id, c.config_json, c.host_config_json));
     w.end_object();
 }
 

@@ -283,9 +283,20 @@ void create_container(ApiContext& ctx, Exchange& ex) {
     if (!logging) return ex.respond_error(logging.error());
     c.host_config_json = std::move(*logging);
     if (auto r = ctx.containers->insert(c); !r) return ex.respond_error(r.error());
+    // Volumes of the mounts (named ones made when missing, anonymous ones for the image's
+    // VOLUMEs and -v /path); a bad mount spec is Docker's 400.
+    auto attached = ctx.volumes->attach(c.id, c.config_json, c.host_config_json);
+    if (!attached) {
+        auto made = ctx.volumes->anonymous_volumes(c.id);
+        (void)ctx.containers->remove(c.id);
+        ctx.volumes->remove_unused(made);
+        return ex.respond_error(attached.error());
+    }
     std::vector<std::string> lowers(image->chain.rbegin(), image->chain.rend());
     if (auto r = ctx.storage->create_container_layer(c.id, lowers); !r) {
+        auto made = ctx.volumes->anonymous_volumes(c.id);
         (void)ctx.containers->remove(c.id);
+        ctx.volumes->remove_unused(made);
         return ex.respond_error(r.error());
     }
     publish(ctx, "create", c, image_name);
@@ -343,7 +354,7 @@ void inspect_container(ApiContext& ctx, Exchange& ex) {
     w.key("HostConfig").raw(c->host_config_json);
     w.key("GraphDriver").begin_object().field("Name", ctx.system.storage_driver);
     w.key("Data").begin_object().field("MergedDir", dir + "/rootfs").end_object().end_object();
-    w.key("Mounts").begin_array().end_array();
+    w.key("Mounts").raw(ctx.volumes->mounts_json(c->id, c->config_json, c->host_config_json));
     w.key("Config").raw(c->config_json);
     w.key("NetworkSettings").begin_object().key("Networks").begin_object().end_object().end_object();
     w.end_object();
@@ -373,8 +384,9 @@ void answer(LaterReply* p, const Result<>& r) {
 
 void remove_container(ApiContext& ctx, Exchange& ex) {
     auto* later = reply_later(ex);
-    ctx.engine->remove(ex.request().params[0], ex.request().query_bool("force"),
-                       [later](Result<> r) { answer(later, r); });
+    ctx.engine->remove(
+        ex.request().params[0], ex.request().query_bool("force"),
+        [later](Result<> r) { answer(later, r); }, ex.request().query_bool("v"));
 }
 
 void rename_container(ApiContext& ctx, Exchange& ex) {

@@ -161,11 +161,11 @@ void start_exec(ApiContext& ctx, Exchange& ex) {
     auto keys = parse_detach_keys(c.detach_keys);
     if (!keys) return ex.respond_error(keys.error());
     // The stream listens first, so it sees all output, and a start that fails writes its
-    // reason there and ends it (the engine does both).
-    new AttachStream(
-        ctx, ex, id,
-        {c.tty, c.attach_stdout, c.attach_stderr, c.attach_stdin, true, std::move(*keys)});
-    ctx.engine->exec_start(id, [](const Result<>&) {});
+    // reason there and ends it (the engine does both). The process starts once the 101 is out.
+    AttachOptions opt{c.tty, c.attach_stdout, c.attach_stderr, c.attach_stdin, true,
+                      std::move(*keys), nullptr};
+    opt.on_header_sent = [&ctx, id] { ctx.engine->exec_start(id, [](const Result<>&) {}); };
+    new AttachStream(ctx, ex, id, std::move(opt));
 }
 
 void resize_exec(ApiContext& ctx, Exchange& ex) {
