@@ -1,0 +1,239 @@
+// docker cp (both ways, files, directories, new names, tars on stdin and stdout) and docker
+// export through the real docker CLI, on running and stopped containers; hostile containers
+// whose symlinks point at the host (absolute, ".." chains, /proc/1/root, one swapped in a loop
+// while copies run) must neither leak a host file nor get one written; no mount is left.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "daemon_fixture.hpp"
+#include "image_fixture.hpp"
+
+using namespace berth::testing;
+using namespace berth::e2e;
+
+namespace {
+
+class CopyTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "needs root: layers keep owners";
+        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
+        mounts_before = data_root_mounts();
+        ASSERT_TRUE(daemon.start());
+        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
+        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+        host = daemon.dir() + "/host";
+        ASSERT_EQ(run_command("mkdir -p " + host).exit_code, 0);
+    }
+    void TearDown() override {
+        if (daemon.running()) sh("docker rm -f $(docker ps -aq) >/dev/null 2>&1");
+    }
+    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
+    CommandResult sh(const std::string& cmd) {
+        return run_command("export DOCKER_HOST=" + daemon.docker_host() + "; " + cmd);
+    }
+    // Lines of this process's mount table under the daemon's data root.
+    std::string data_root_mounts() {
+        return run_command("grep -F '" + daemon.dir() + "' /proc/self/mountinfo || true").output;
+    }
+    // A container that made /data.txt and /d/sub/f and keeps running (sleep) or has exited.
+    void make_container(const std::string& name, bool running) {
+        std::string script =
+            "echo hi > /data.txt; busybox mkdir -p /d/sub /in; echo x > /d/sub/f; "
+            "echo y > '/d/a.b'";
+        if (running) script += "; exec busybox sleep 1000";
+        auto r = d("run " + std::string(running ? "-d " : "") + "--name " + name +
+                   " busybox sh -c \"" + script + "\"");
+        ASSERT_EQ(r.exit_code, 0) << r.error;
+    }
+
+    BerthDaemon daemon;
+    std::string host;
+    std::string mounts_before;
+};
+
+}  // namespace
+
+TEST_F(CopyTest, cp_out_of_a_running_and_a_stopped_container) {
+    make_container("up", true);
+    ASSERT_TRUE(eventually([&] { return d("cp up:/d/sub/f -").exit_code == 0; }, Millis(5000)));
+    for (const std::string name : {"up", "down"}) {
+        if (name == "down") make_container("down", false);
+        SCOPED_TRACE(name);
+        std::string out = host + "/" + name;
+        ASSERT_EQ(run_command("mkdir -p " + out).exit_code, 0);
+        // A file into a directory, and to a new name.
+        auto f = d("cp " + name + ":/data.txt " + out + "/");
+        ASSERT_EQ(f.exit_code, 0) << f.error;
+        EXPECT_EQ(read_file(out + "/data.txt"), "hi\n");
+        ASSERT_EQ(d("cp " + name + ":/data.txt " + out + "/renamed.txt").exit_code, 0);
+        EXPECT_EQ(read_file(out + "/renamed.txt"), "hi\n");
+        // A directory, then only its contents ("/."), whose names start with "./".
+        ASSERT_EQ(d("cp " + name + ":/d " + out + "/").exit_code, 0);
+        EXPECT_EQ(read_file(out + "/d/sub/f"), "x\n");
+        EXPECT_EQ(read_file(out + "/d/a.b"), "y\n");
+        ASSERT_EQ(d("cp " + name + ":/d/. " + out + "/flat").exit_code, 0);
+        EXPECT_EQ(read_file(out + "/flat/sub/f"), "x\n");
+        EXPECT_EQ(read_file(out + "/flat/a.b"), "y\n");
+        // docker cp to "-": the tar itself on stdout.
+        auto t = sh("docker cp " + name + ":/d - | tar -tf - | sort");
+        EXPECT_EQ(t.output, "d/\nd/a.b\nd/sub/\nd/sub/f\n") << t.error;
+    }
+    ASSERT_EQ(d("rm -f up").exit_code, 0);
+    EXPECT_EQ(data_root_mounts(), mounts_before);
+}
+
+TEST_F(CopyTest, cp_into_a_stopped_and_a_running_container) {
+    ASSERT_EQ(d("create --name s busybox cat /in/new.txt /in/host.txt /in/t/a /in/t/b/c").exit_code,
+              0);
+    write_temp_file(host, "host.txt", "from the host\n");
+    auto mk = sh("mkdir -p " + host + "/empty/in && tar -C " + host +
+                 "/empty -cf - in | docker cp - s:/");
+    ASSERT_EQ(mk.exit_code, 0) << mk.error;
+    auto into = d("cp " + host + "/host.txt s:/in");
+    ASSERT_EQ(into.exit_code, 0) << into.error;
+    ASSERT_EQ(d("cp " + host + "/host.txt s:/in/new.txt").exit_code, 0);
+    auto tar = sh("mkdir -p " + host + "/t/b && echo A > " + host + "/t/a && echo C > " + host +
+                  "/t/b/c && tar -C " + host + " -cf - t | docker cp - s:/in");
+    ASSERT_EQ(tar.exit_code, 0) << tar.error;
+    EXPECT_EQ(data_root_mounts(), mounts_before);  // a stopped container: nothing left mounted
+    auto run = d("start -a s");
+    EXPECT_EQ(run.exit_code, 0) << run.error;
+    EXPECT_EQ(run.output, "from the host\nfrom the host\nA\nC\n");
+
+    make_container("up", true);
+    auto up = d("cp " + host + "/host.txt up:/in/up.txt");
+    ASSERT_EQ(up.exit_code, 0) << up.error;
+    EXPECT_EQ(d("cp up:/in/up.txt -").exit_code, 0);
+    EXPECT_EQ(sh("docker cp up:/in/up.txt - | tar -xOf -").output, "from the host\n");
+}
+
+TEST_F(CopyTest, errors_are_dockers) {
+    make_container("c", false);
+    auto missing = d("cp c:/nope " + host + "/x");
+    EXPECT_NE(missing.exit_code, 0);
+    EXPECT_NE(missing.error.find("Could not find the file /nope in container c"),
+              std::string::npos)
+        << missing.error;
+    write_temp_file(host, "f.txt", "f\n");
+    auto nodir = d("cp " + host + "/f.txt c:/nodir/x");
+    EXPECT_NE(nodir.exit_code, 0);
+    EXPECT_NE(nodir.error.find("Could not find the file /nodir in container c"),
+              std::string::npos)
+        << nodir.error;
+    auto notdir = d("cp " + host + "/f.txt c:/data.txt/x");
+    EXPECT_NE(notdir.exit_code, 0);
+    EXPECT_NE(notdir.error.find("extraction point is not a directory"), std::string::npos)
+        << notdir.error;
+    auto nocontainer = d("cp nosuch:/x " + host + "/y");
+    EXPECT_NE(nocontainer.error.find("No such container: nosuch"), std::string::npos)
+        << nocontainer.error;
+    // A tar whose names climb out of the target directory.
+    auto climb = sh("cd " + host + " && tar -cPf - --transform 's,^,../../,' f.txt | "
+                    "docker cp - c:/d/sub");
+    EXPECT_NE(climb.exit_code, 0);
+    EXPECT_NE(climb.error.find("is outside of"), std::string::npos) << climb.error;
+    EXPECT_EQ(data_root_mounts(), mounts_before);
+}
+
+TEST_F(CopyTest, export_lists_the_root_filesystem) {
+    make_container("c", false);
+    auto t = sh("docker export c | tar -tf -");
+    ASSERT_EQ(t.exit_code, 0) << t.error;
+    EXPECT_NE(t.output.find("\nbin/busybox\n"), std::string::npos) << t.output;
+    EXPECT_NE(t.output.find("\ndata.txt\n"), std::string::npos) << t.output;
+    EXPECT_NE(t.output.find("\nd/sub/f\n"), std::string::npos) << t.output;
+    EXPECT_EQ(t.output.find("./"), std::string::npos) << t.output;
+    auto o = d("export -o " + host + "/c.tar c");
+    ASSERT_EQ(o.exit_code, 0) << o.error;
+    EXPECT_EQ(run_command("tar -xOf " + host + "/c.tar d/sub/f").output, "x\n");
+    EXPECT_EQ(data_root_mounts(), mounts_before);
+}
+
+namespace {
+
+// Host files a hostile container aims at: a secret beside an empty directory, and /etc/shadow.
+struct Bait {
+    explicit Bait(const std::string& host) : dir(host + "/bait") {
+        run_command("mkdir -p " + dir + " && echo HOSTSECRET > " + dir + "/secret");
+        shadow_sum = run_command("sha256sum /etc/shadow").output;
+    }
+    // Nothing written: the secret as it was, nothing beside it, /etc/shadow unchanged.
+    void expect_untouched() const {
+        EXPECT_EQ(read_file(dir + "/secret"), "HOSTSECRET\n");
+        EXPECT_EQ(run_command("ls -A " + dir).output, "secret\n");
+        EXPECT_EQ(run_command("sha256sum /etc/shadow").output, shadow_sum);
+    }
+    std::string dir, shadow_sum;
+};
+
+std::string shadow_line() {
+    std::string s = read_file("/etc/shadow");
+    return s.substr(0, s.find('\n'));
+}
+
+}  // namespace
+
+TEST_F(CopyTest, hostile_symlinks_never_reach_the_host) {
+    Bait bait(host);
+    write_temp_file(host, "f.txt", "planted\n");
+    // A symlink in a tar and then a file "through" it, aimed at the bait directory.
+    ASSERT_EQ(run_command("cd " + host + " && ln -s " + bait.dir + " l && cp f.txt planted && "
+                          "tar -cf through.tar l && tar -rf through.tar --transform 's,^,l/,' "
+                          "planted && rm l planted")
+                  .exit_code,
+              0);
+    const std::string links =
+        "busybox ln -s /../../../../../../../.." + bait.dir + "/secret /etc/x; "
+        "busybox ln -s ../../../../../../../.." + bait.dir + " /dirlink; "
+        "busybox ln -s " + bait.dir + " /abslink; busybox ln -s /proc/1/root /p1; "
+        "busybox ln -s /../../../etc/shadow /etc/sh; busybox mkdir /in";
+    ASSERT_EQ(d("run --name down busybox sh -c '" + links + "'").exit_code, 0);
+    ASSERT_EQ(d("run -d --name up busybox sh -c '" + links + "; exec busybox sleep 1000'").exit_code,
+              0);
+    ASSERT_TRUE(eventually([&] { return d("cp up:/in -").exit_code == 0; }, Millis(5000)));
+    for (const std::string c : {"down", "up"}) {
+        SCOPED_TRACE(c);
+        // Out: a link is archived as a link; followed (-L) or gone through, it resolves inside.
+        auto link = sh("docker cp " + c + ":/etc/x - | tar -tvf -");
+        EXPECT_NE(link.output.find("x -> /../../"), std::string::npos) << link.output;
+        EXPECT_EQ(link.output.find("HOSTSECRET"), std::string::npos);
+        for (const std::string p : {"/dirlink/secret", "/abslink/secret", "/abslink/.",
+                                    "/p1/etc/shadow", "/etc/sh"}) {
+            auto r = sh("docker cp " + c + ":" + p + " - | tar -xOf - 2>&1");
+            EXPECT_EQ(r.output.find("HOSTSECRET"), std::string::npos) << p;
+            EXPECT_EQ(r.output.find(shadow_line()), std::string::npos) << p;
+        }
+        auto follow = d("cp -L " + c + ":/etc/x " + host + "/followed");
+        EXPECT_NE(follow.exit_code, 0);
+        EXPECT_FALSE(file_exists(host + "/followed"));
+        // In: through every link, and a tar carrying its own link.
+        for (const std::string p : {"/dirlink/", "/abslink/", "/etc/x", "/etc/sh", "/p1/"})
+            d("cp " + host + "/f.txt " + c + ":" + p);
+        sh("docker cp - " + c + ":/in < " + host + "/through.tar");
+        bait.expect_untouched();
+    }
+    EXPECT_EQ(d("rm -f up down").exit_code, 0);
+    EXPECT_EQ(data_root_mounts(), mounts_before);
+}
+
+// CVE-2018-15664: the container flips /swap between a directory and a symlink to the host
+// while copies go both ways through it.
+TEST_F(CopyTest, a_symlink_swapped_in_during_copies_stays_inside_the_container) {
+    Bait bait(host);
+    write_temp_file(host, "f.txt", "planted\n");
+    const std::string loop = "while :; do busybox rm -rf /swap; busybox mkdir /swap; "
+                             "echo inside > /swap/secret; busybox rm -rf /swap; "
+                             "busybox ln -s " + bait.dir + " /swap; done";
+    ASSERT_EQ(d("run -d --name flip busybox sh -c '" + loop + "'").exit_code, 0);
+    for (int i = 0; i < 40; ++i) {
+        d("cp " + host + "/f.txt flip:/swap/");
+        auto out = sh("docker cp flip:/swap/secret - 2>/dev/null | tar -xOf - 2>/dev/null");
+        EXPECT_EQ(out.output.find("HOSTSECRET"), std::string::npos);
+        auto dir = sh("docker cp flip:/swap/. - 2>/dev/null | tar -xOf - 2>/dev/null");
+        EXPECT_EQ(dir.output.find("HOSTSECRET"), std::string::npos);
+    }
+    bait.expect_untouched();
+    EXPECT_EQ(d("rm -f flip").exit_code, 0);
+    EXPECT_EQ(data_root_mounts(), mounts_before);
+}
