@@ -84,20 +84,20 @@ TEST_F(CopyTest, cp_out_of_a_running_and_a_stopped_container) {
 }
 
 TEST_F(CopyTest, cp_into_a_stopped_and_a_running_container) {
-    ASSERT_EQ(d("create --name s busybox cat /in/new.txt /in/host.txt /in/t/a /in/t/b/c").exit_code,
+    ASSERT_EQ(d("create --name stopped busybox cat /in/new.txt /in/host.txt /in/t/a /in/t/b/c").exit_code,
               0);
     write_temp_file(host, "host.txt", "from the host\n");
     auto mk = sh("mkdir -p " + host + "/empty/in && tar -C " + host +
-                 "/empty -cf - in | docker cp - s:/");
+                 "/empty -cf - in | docker cp - stopped:/");
     ASSERT_EQ(mk.exit_code, 0) << mk.error;
-    auto into = d("cp " + host + "/host.txt s:/in");
+    auto into = d("cp " + host + "/host.txt stopped:/in");
     ASSERT_EQ(into.exit_code, 0) << into.error;
-    ASSERT_EQ(d("cp " + host + "/host.txt s:/in/new.txt").exit_code, 0);
+    ASSERT_EQ(d("cp " + host + "/host.txt stopped:/in/new.txt").exit_code, 0);
     auto tar = sh("mkdir -p " + host + "/t/b && echo A > " + host + "/t/a && echo C > " + host +
-                  "/t/b/c && tar -C " + host + " -cf - t | docker cp - s:/in");
+                  "/t/b/c && tar -C " + host + " -cf - t | docker cp - stopped:/in");
     ASSERT_EQ(tar.exit_code, 0) << tar.error;
     EXPECT_EQ(data_root_mounts(), mounts_before);  // a stopped container: nothing left mounted
-    auto run = d("start -a s");
+    auto run = d("start -a stopped");
     EXPECT_EQ(run.exit_code, 0) << run.error;
     EXPECT_EQ(run.output, "from the host\nfrom the host\nA\nC\n");
 
@@ -109,19 +109,19 @@ TEST_F(CopyTest, cp_into_a_stopped_and_a_running_container) {
 }
 
 TEST_F(CopyTest, errors_are_dockers) {
-    make_container("c", false);
-    auto missing = d("cp c:/nope " + host + "/x");
+    make_container("ctr", false);
+    auto missing = d("cp ctr:/nope " + host + "/x");
     EXPECT_NE(missing.exit_code, 0);
-    EXPECT_NE(missing.error.find("Could not find the file /nope in container c"),
+    EXPECT_NE(missing.error.find("Could not find the file /nope in container ctr"),
               std::string::npos)
         << missing.error;
     write_temp_file(host, "f.txt", "f\n");
-    auto nodir = d("cp " + host + "/f.txt c:/nodir/x");
+    auto nodir = d("cp " + host + "/f.txt ctr:/nodir/x");
     EXPECT_NE(nodir.exit_code, 0);
-    EXPECT_NE(nodir.error.find("Could not find the file /nodir in container c"),
+    EXPECT_NE(nodir.error.find("Could not find the file /nodir in container ctr"),
               std::string::npos)
         << nodir.error;
-    auto notdir = d("cp " + host + "/f.txt c:/data.txt/x");
+    auto notdir = d("cp " + host + "/f.txt ctr:/data.txt/x");
     EXPECT_NE(notdir.exit_code, 0);
     EXPECT_NE(notdir.error.find("extraction point is not a directory"), std::string::npos)
         << notdir.error;
@@ -130,21 +130,21 @@ TEST_F(CopyTest, errors_are_dockers) {
         << nocontainer.error;
     // A tar whose names climb out of the target directory.
     auto climb = sh("cd " + host + " && tar -cPf - --transform 's,^,../../,' f.txt | "
-                    "docker cp - c:/d/sub");
+                    "docker cp - ctr:/d/sub");
     EXPECT_NE(climb.exit_code, 0);
     EXPECT_NE(climb.error.find("is outside of"), std::string::npos) << climb.error;
     EXPECT_EQ(data_root_mounts(), mounts_before);
 }
 
 TEST_F(CopyTest, export_lists_the_root_filesystem) {
-    make_container("c", false);
-    auto t = sh("docker export c | tar -tf -");
+    make_container("ctr", false);
+    auto t = sh("docker export ctr | tar -tf -");
     ASSERT_EQ(t.exit_code, 0) << t.error;
     EXPECT_NE(t.output.find("\nbin/busybox\n"), std::string::npos) << t.output;
     EXPECT_NE(t.output.find("\ndata.txt\n"), std::string::npos) << t.output;
     EXPECT_NE(t.output.find("\nd/sub/f\n"), std::string::npos) << t.output;
     EXPECT_EQ(t.output.find("./"), std::string::npos) << t.output;
-    auto o = d("export -o " + host + "/c.tar c");
+    auto o = d("export -o " + host + "/c.tar ctr");
     ASSERT_EQ(o.exit_code, 0) << o.error;
     EXPECT_EQ(run_command("tar -xOf " + host + "/c.tar d/sub/f").output, "x\n");
     EXPECT_EQ(data_root_mounts(), mounts_before);
@@ -236,4 +236,25 @@ TEST_F(CopyTest, a_symlink_swapped_in_during_copies_stays_inside_the_container) 
     bait.expect_untouched();
     EXPECT_EQ(d("rm -f flip").exit_code, 0);
     EXPECT_EQ(data_root_mounts(), mounts_before);
+}
+
+// The client goes away mid-archive: the stream ends, and with it the fd on the stopped
+// container's root that held its temporary (detached) mount; the container still starts.
+TEST_F(CopyTest, a_client_gone_mid_copy_leaves_no_fd_or_mount) {
+    ASSERT_EQ(d("run --name big busybox sh -c 'busybox head -c 16777216 /dev/zero > /big'")
+                  .exit_code,
+              0);
+    const std::string fds = "ls /proc/" + std::to_string(daemon.pid()) + "/fd | wc -l";
+    std::string before = run_command(fds).output;
+    for (int i = 0; i < 3; ++i) {
+        auto r = sh("docker cp big:/big - | head -c 1000 | wc -c");
+        EXPECT_EQ(r.output, "1000\n");
+        auto e = sh("docker export big | head -c 1000 | wc -c");
+        EXPECT_EQ(e.output, "1000\n");
+    }
+    EXPECT_TRUE(eventually([&] { return run_command(fds).output == before; }, Millis(10000)))
+        << run_command(fds).output << " fds, " << before << " before";
+    EXPECT_EQ(data_root_mounts(), mounts_before);
+    auto again = d("start -a big");
+    EXPECT_EQ(again.exit_code, 0) << again.error << daemon.stderr_text();
 }
