@@ -387,8 +387,8 @@ Result<> Extractor::check_link_target(const std::string& parent, const TarEntry&
     if (e.link_target.starts_with('/')) return {};
     std::string lexical = parent.empty() ? e.link_target : parent + "/" + e.link_target;
     auto clean = clean_path(lexical);
-    bool inside = clean && (!copy_ || base_.empty() || *clean == base_ ||
-                            clean->starts_with(base_ + "/"));
+    bool inside =
+        clean && (!copy_ || base_.empty() || *clean == base_ || clean->starts_with(base_ + "/"));
     if (!inside)
         return fail(
             Error::invalid("invalid symlink " + quoted(rel_) + " -> " + quoted(e.link_target)));

@@ -84,7 +84,7 @@ struct TreeExtractOptions {
 };
 
 class TreeExtractor {
-public:
+  public:
     // `root_fd` (an O_PATH directory) is borrowed: it must outlive the extractor.
     static Result<std::unique_ptr<TreeExtractor>> create(int root_fd, TreeExtractOptions options);
     ~TreeExtractor();
@@ -98,7 +98,7 @@ public:
 
     struct State;
 
-private:
+  private:
     explicit TreeExtractor(std::unique_ptr<State> s);
     std::unique_ptr<State> s_;
 };

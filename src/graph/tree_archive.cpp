@@ -170,8 +170,10 @@ Result<> TreeArchive::file_data(size_t max) {
         n = ::read(file_.get(), buf.data(), buf.size());
     } while (n < 0 && errno == EINTR);
     if (n < 0) return fail(Error::last_sys("read"));
-    if (n == 0) std::fill(buf.begin(), buf.end(), '\0');
-    else buf.resize(size_t(n));
+    if (n == 0)
+        std::fill(buf.begin(), buf.end(), '\0');
+    else
+        buf.resize(size_t(n));
     if (auto r = tar_->data(std::as_bytes(std::span(buf.data(), buf.size()))); !r) return r;
     file_left_ -= buf.size();
     if (file_left_ > 0) return {};
@@ -203,7 +205,8 @@ Result<bool> TreeArchive::produce(std::string& out, size_t max) {
             continue;
         }
         std::string name = f.names[f.next++];
-        if (auto r = entry(f.fd.get(), name, f.prefix + name); !r) return fail(std::move(r.error()));
+        if (auto r = entry(f.fd.get(), name, f.prefix + name); !r)
+            return fail(std::move(r.error()));
     }
     return true;
 }

@@ -19,7 +19,7 @@
 namespace berth::graph {
 
 class TreeArchive {
-public:
+  public:
     // The directory `dir_fd` (opened O_RDONLY | O_DIRECTORY) and everything under it. Its own
     // entry is named `top_name` + "/" unless `top_name` is empty (export: no entry for the root);
     // the names below it start with `child_prefix` ("etc/", "./", or "" for export).
@@ -37,7 +37,7 @@ public:
     // Appends about `max` bytes (at least) of the archive to `out`; false once it is complete.
     Result<bool> produce(std::string& out, size_t max);
 
-private:
+  private:
     struct Frame {
         kernel::UniqueFd fd;
         std::vector<std::string> names;

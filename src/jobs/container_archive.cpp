@@ -32,8 +32,10 @@ std::string docker_abs_path(std::string_view p) {
     for (auto c : parts) out += "/" + std::string(c);
     if (out.empty()) out = "/";
     bool dot = p.ends_with("/.") || p == ".";
-    if (dot && !out.ends_with("/.")) out += out == "/" ? "." : "/.";
-    else if (!dot && p.ends_with('/') && !out.ends_with('/')) out += "/";
+    if (dot && !out.ends_with("/."))
+        out += out == "/" ? "." : "/.";
+    else if (!dot && p.ends_with('/') && !out.ends_with('/'))
+        out += "/";
     return out;
 }
 
@@ -62,8 +64,7 @@ Result<kernel::ContainerPathStat> stat_container_path(int root_fd, std::string_v
 
 ArchiveRead::~ArchiveRead() = default;
 
-Result<std::unique_ptr<ArchiveRead>> ArchiveRead::path(kernel::UniqueFd root,
-                                                       std::string_view path,
+Result<std::unique_ptr<ArchiveRead>> ArchiveRead::path(kernel::UniqueFd root, std::string_view path,
                                                        std::string_view container_ref) {
     std::unique_ptr<ArchiveRead> job(new ArchiveRead());
     auto st = stat_container_path(root.get(), path, container_ref);

@@ -30,7 +30,7 @@ Result<kernel::ContainerPathStat> stat_container_path(int root_fd, std::string_v
 
 // GET /containers/{id}/archive (one path) and GET /containers/{id}/export (the whole root).
 class ArchiveRead {
-public:
+  public:
     // Names as dockerd's containerArchivePath gives them: a directory "/etc" becomes "etc/…",
     // "/etc/." becomes "./…"; anything else is one entry under its own name, a symlink as a
     // link (the CLI follows it itself with -L).
@@ -44,7 +44,7 @@ public:
     // Appends about `max` bytes of the archive; false once it is complete.
     Result<bool> produce(std::string& out, size_t max);
 
-private:
+  private:
     ArchiveRead() = default;
     kernel::UniqueFd root_;
     kernel::ContainerPathStat stat_;
@@ -59,7 +59,7 @@ struct ExtractOptions {
 
 // PUT /containers/{id}/archive: a tar extracted into the directory at a path of the container.
 class ExtractToDir {
-public:
+  public:
     // The path is followed to the end inside the root (a symlink to a directory is a target):
     // 404 as stat_container_path when missing, 400 "extraction point is not a directory".
     static Result<std::unique_ptr<ExtractToDir>> create(kernel::UniqueFd root,
@@ -71,7 +71,7 @@ public:
     Result<> feed(std::span<const std::byte> bytes);
     Result<> finish();
 
-private:
+  private:
     ExtractToDir() = default;
     kernel::UniqueFd root_;
     std::unique_ptr<graph::TreeExtractor> extractor_;

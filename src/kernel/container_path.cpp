@@ -13,7 +13,9 @@ namespace berth::kernel {
 
 namespace {
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string quoted(std::string_view s) {
+    return "\"" + std::string(s) + "\"";
+}
 
 Result<std::string> fd_path(int fd) {
     std::string proc = "/proc/self/fd/" + std::to_string(fd);

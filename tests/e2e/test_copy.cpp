@@ -14,7 +14,7 @@ using namespace berth::e2e;
 namespace {
 
 class CopyTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "needs root: layers keep owners";
         if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
@@ -84,8 +84,9 @@ TEST_F(CopyTest, cp_out_of_a_running_and_a_stopped_container) {
 }
 
 TEST_F(CopyTest, cp_into_a_stopped_and_a_running_container) {
-    ASSERT_EQ(d("create --name stopped busybox cat /in/new.txt /in/host.txt /in/t/a /in/t/b/c").exit_code,
-              0);
+    ASSERT_EQ(
+        d("create --name stopped busybox cat /in/new.txt /in/host.txt /in/t/a /in/t/b/c").exit_code,
+        0);
     write_temp_file(host, "host.txt", "from the host\n");
     auto mk = sh("mkdir -p " + host + "/empty/in && tar -C " + host +
                  "/empty -cf - in | docker cp - stopped:/");
@@ -129,7 +130,8 @@ TEST_F(CopyTest, errors_are_dockers) {
     EXPECT_NE(nocontainer.error.find("No such container: nosuch"), std::string::npos)
         << nocontainer.error;
     // A tar whose names climb out of the target directory.
-    auto climb = sh("cd " + host + " && tar -cPf - --transform 's,^,../../,' f.txt | "
+    auto climb = sh("cd " + host +
+                    " && tar -cPf - --transform 's,^,../../,' f.txt | "
                     "docker cp - ctr:/d/sub");
     EXPECT_NE(climb.exit_code, 0);
     EXPECT_NE(climb.error.find("is outside of"), std::string::npos) << climb.error;
@@ -178,19 +180,24 @@ TEST_F(CopyTest, hostile_symlinks_never_reach_the_host) {
     Bait bait(host);
     write_temp_file(host, "f.txt", "planted\n");
     // A symlink in a tar and then a file "through" it, aimed at the bait directory.
-    ASSERT_EQ(run_command("cd " + host + " && ln -s " + bait.dir + " l && cp f.txt planted && "
+    ASSERT_EQ(run_command("cd " + host + " && ln -s " + bait.dir +
+                          " l && cp f.txt planted && "
                           "tar -cf through.tar l && tar -rf through.tar --transform 's,^,l/,' "
                           "planted && rm l planted")
                   .exit_code,
               0);
-    const std::string links =
-        "busybox ln -s /../../../../../../../.." + bait.dir + "/secret /etc/x; "
-        "busybox ln -s ../../../../../../../.." + bait.dir + " /dirlink; "
-        "busybox ln -s " + bait.dir + " /abslink; busybox ln -s /proc/1/root /p1; "
-        "busybox ln -s /../../../etc/shadow /etc/sh; busybox mkdir /in";
+    const std::string links = "busybox ln -s /../../../../../../../.." + bait.dir +
+                              "/secret /etc/x; "
+                              "busybox ln -s ../../../../../../../.." +
+                              bait.dir +
+                              " /dirlink; "
+                              "busybox ln -s " +
+                              bait.dir +
+                              " /abslink; busybox ln -s /proc/1/root /p1; "
+                              "busybox ln -s /../../../etc/shadow /etc/sh; busybox mkdir /in";
     ASSERT_EQ(d("run --name down busybox sh -c '" + links + "'").exit_code, 0);
-    ASSERT_EQ(d("run -d --name up busybox sh -c '" + links + "; exec busybox sleep 1000'").exit_code,
-              0);
+    ASSERT_EQ(
+        d("run -d --name up busybox sh -c '" + links + "; exec busybox sleep 1000'").exit_code, 0);
     ASSERT_TRUE(eventually([&] { return d("cp up:/in -").exit_code == 0; }, Millis(5000)));
     for (const std::string c : {"down", "up"}) {
         SCOPED_TRACE(c);
@@ -198,8 +205,8 @@ TEST_F(CopyTest, hostile_symlinks_never_reach_the_host) {
         auto link = sh("docker cp " + c + ":/etc/x - | tar -tvf -");
         EXPECT_NE(link.output.find("x -> /../../"), std::string::npos) << link.output;
         EXPECT_EQ(link.output.find("HOSTSECRET"), std::string::npos);
-        for (const std::string p : {"/dirlink/secret", "/abslink/secret", "/abslink/.",
-                                    "/p1/etc/shadow", "/etc/sh"}) {
+        for (const std::string p :
+             {"/dirlink/secret", "/abslink/secret", "/abslink/.", "/p1/etc/shadow", "/etc/sh"}) {
             auto r = sh("docker cp " + c + ":" + p + " - | tar -xOf - 2>&1");
             EXPECT_EQ(r.output.find("HOSTSECRET"), std::string::npos) << p;
             EXPECT_EQ(r.output.find(shadow_line()), std::string::npos) << p;
@@ -222,9 +229,11 @@ TEST_F(CopyTest, hostile_symlinks_never_reach_the_host) {
 TEST_F(CopyTest, a_symlink_swapped_in_during_copies_stays_inside_the_container) {
     Bait bait(host);
     write_temp_file(host, "f.txt", "planted\n");
-    const std::string loop = "while :; do busybox rm -rf /swap; busybox mkdir /swap; "
-                             "echo inside > /swap/secret; busybox rm -rf /swap; "
-                             "busybox ln -s " + bait.dir + " /swap; done";
+    const std::string loop =
+        "while :; do busybox rm -rf /swap; busybox mkdir /swap; "
+        "echo inside > /swap/secret; busybox rm -rf /swap; "
+        "busybox ln -s " +
+        bait.dir + " /swap; done";
     ASSERT_EQ(d("run -d --name flip busybox sh -c '" + loop + "'").exit_code, 0);
     for (int i = 0; i < 40; ++i) {
         d("cp " + host + "/f.txt flip:/swap/");
@@ -241,9 +250,8 @@ TEST_F(CopyTest, a_symlink_swapped_in_during_copies_stays_inside_the_container) 
 // The client goes away mid-archive: the stream ends, and with it the fd on the stopped
 // container's root that held its temporary (detached) mount; the container still starts.
 TEST_F(CopyTest, a_client_gone_mid_copy_leaves_no_fd_or_mount) {
-    ASSERT_EQ(d("run --name big busybox sh -c 'busybox head -c 16777216 /dev/zero > /big'")
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        d("run --name big busybox sh -c 'busybox head -c 16777216 /dev/zero > /big'").exit_code, 0);
     const std::string fds = "ls /proc/" + std::to_string(daemon.pid()) + "/fd | wc -l";
     std::string before = run_command(fds).output;
     for (int i = 0; i < 3; ++i) {

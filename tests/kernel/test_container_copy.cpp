@@ -35,11 +35,13 @@ std::string slurp(const std::string& p) {
     return {std::istreambuf_iterator<char>(f), {}};
 }
 
-void spit(const std::string& p, const std::string& text) { std::ofstream(p) << text; }
+void spit(const std::string& p, const std::string& text) {
+    std::ofstream(p) << text;
+}
 
 // A tar built entry by entry, names exactly as given.
 class Tar {
-public:
+  public:
     Tar()
         : w_([this](std::span<const std::byte> b) -> Result<> {
               out_.append(reinterpret_cast<const char*>(b.data()), b.size());
@@ -65,7 +67,7 @@ public:
         return out_;
     }
 
-private:
+  private:
     std::string out_;
     TarWriter w_;
 };
@@ -87,7 +89,7 @@ struct Names final : TarConsumer {
 };
 
 class ContainerCopyTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "needs root: extraction sets owners";
         char tmpl[] = "/tmp/berth-cp-XXXXXX";
@@ -110,7 +112,8 @@ protected:
         if (!x) return fail(std::move(x.error()));
         // Fed in small pieces: the extractor must not depend on how the body arrives.
         for (size_t off = 0; off < tar.size(); off += 700)
-            if (auto r = (*x)->feed(as_bytes(tar).subspan(off, std::min<size_t>(700, tar.size() - off)));
+            if (auto r =
+                    (*x)->feed(as_bytes(tar).subspan(off, std::min<size_t>(700, tar.size() - off)));
                 !r)
                 return r;
         return (*x)->finish();

@@ -24,13 +24,26 @@ namespace {
 uint32_t go_file_mode(mode_t m) {
     uint32_t out = m & 0777;
     switch (m & S_IFMT) {
-        case S_IFDIR: out |= 1u << 31; break;
-        case S_IFLNK: out |= 1u << 27; break;
-        case S_IFBLK: out |= 1u << 26; break;
-        case S_IFCHR: out |= (1u << 26) | (1u << 21); break;
-        case S_IFIFO: out |= 1u << 25; break;
-        case S_IFSOCK: out |= 1u << 24; break;
-        default: break;
+        case S_IFDIR:
+            out |= 1u << 31;
+            break;
+        case S_IFLNK:
+            out |= 1u << 27;
+            break;
+        case S_IFBLK:
+            out |= 1u << 26;
+            break;
+        case S_IFCHR:
+            out |= (1u << 26) | (1u << 21);
+            break;
+        case S_IFIFO:
+            out |= 1u << 25;
+            break;
+        case S_IFSOCK:
+            out |= 1u << 24;
+            break;
+        default:
+            break;
     }
     if (m & S_ISUID) out |= 1u << 23;
     if (m & S_ISGID) out |= 1u << 22;
@@ -77,7 +90,7 @@ void publish(ApiContext& ctx, const graph::ContainerRecord& rec, std::string act
 // The archive, produced as the client takes it (about 1 MiB ahead of the socket). The job owns
 // the container's root fd: a client that goes away ends it, and with it a temporary mount.
 class ArchiveStream {
-public:
+  public:
     ArchiveStream(Exchange& ex, std::unique_ptr<jobs::ArchiveRead> job)
         : ex_(&ex), job_(std::move(job)) {
         ex.observe({this, &ArchiveStream::on_aborted, nullptr, &ArchiveStream::on_drained});
@@ -85,7 +98,7 @@ public:
         pump();
     }
 
-private:
+  private:
     static constexpr size_t ahead_bytes = 1 << 20;
     static constexpr size_t piece_bytes = 256 << 10;
     void pump() {
@@ -148,7 +161,7 @@ void export_container(ApiContext& ctx, Exchange& ex) {
 // at once (what was extracted before it stays, as with dockerd); the rest of the body is
 // dropped by the server.
 class ExtractRequest final : public BodySink {
-public:
+  public:
     ExtractRequest(ApiContext& ctx, Exchange& ex, graph::ContainerRecord rec,
                    std::unique_ptr<jobs::ExtractToDir> job)
         : ctx_(ctx), ex_(&ex), rec_(std::move(rec)), job_(std::move(job)) {
@@ -161,7 +174,7 @@ public:
     }
     void on_body_end() override { answer(job_->finish()); }
 
-private:
+  private:
     void answer(const Result<>& r) {
         Exchange* ex = ex_;
         if (r) publish(ctx_, rec_, "extract-to-dir");
@@ -192,11 +205,11 @@ void put_archive(ApiContext& ctx, Exchange& ex) {
     if (!t) return ex.respond_error(t.error());
     jobs::ExtractOptions o;
     // moby: the existing type is kept only when noOverwriteDirNonDir is given and true.
-    o.no_overwrite_dir_nondir = req.query_value("noOverwriteDirNonDir") &&
-                                req.query_bool("noOverwriteDirNonDir");
+    o.no_overwrite_dir_nondir =
+        req.query_value("noOverwriteDirNonDir") && req.query_bool("noOverwriteDirNonDir");
     if (req.query_bool("copyUIDGID")) o.copy_uid_gid_user = config_user(t->rec.config_json);
-    auto job = jobs::ExtractToDir::create(std::move(t->root), *req.query_value("path"),
-                                          req.params[0], o);
+    auto job =
+        jobs::ExtractToDir::create(std::move(t->root), *req.query_value("path"), req.params[0], o);
     if (!job) return ex.respond_error(job.error());
     // Bind mounts are not resolved yet, so the whole tree is the root filesystem here.
     if (t->rec.host_config_json.find("\"ReadonlyRootfs\":true") != std::string::npos)
@@ -209,8 +222,8 @@ void put_archive(ApiContext& ctx, Exchange& ex) {
 void register_archive_routes(Router& router, ApiContext& ctx) {
     router.add("HEAD", "/containers/{id}/archive", [&ctx](Exchange& ex) { head_archive(ctx, ex); });
     router.add("GET", "/containers/{id}/archive", [&ctx](Exchange& ex) { get_archive(ctx, ex); });
-    router.add("PUT", "/containers/{id}/archive", [&ctx](Exchange& ex) { put_archive(ctx, ex); },
-               true);
+    router.add(
+        "PUT", "/containers/{id}/archive", [&ctx](Exchange& ex) { put_archive(ctx, ex); }, true);
     router.add("GET", "/containers/{id}/export",
                [&ctx](Exchange& ex) { export_container(ctx, ex); });
 }
