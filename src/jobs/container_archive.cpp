@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+
 #include <vector>
 
 #include "graph/layer_writer.hpp"
@@ -109,17 +111,14 @@ Result<std::unique_ptr<ExtractToDir>> ExtractToDir::create(kernel::UniqueFd root
                                                            std::string_view path,
                                                            std::string_view container_ref,
                                                            const ExtractOptions& options) {
-    auto dir = kernel::open_in_container(root.get(), docker_abs_path(path), O_PATH);
+    auto dir = kernel::resolve_dir_in_container(root.get(), docker_abs_path(path));
     if (!dir && dir.error().kind == ErrorKind::not_found)
         return fail(file_not_found(path, container_ref));
+    if (!dir && dir.error().sys_errno == ENOTDIR)
+        return fail(Error::invalid("extraction point is not a directory"));
     if (!dir) return fail(std::move(dir.error()));
-    struct stat st {};
-    if (::fstat(dir->get(), &st) != 0) return fail(Error::last_sys("stat " + std::string(path)));
-    if (!S_ISDIR(st.st_mode)) return fail(Error::invalid("extraction point is not a directory"));
-    auto resolved = kernel::path_in_container(root.get(), dir->get());
-    if (!resolved) return fail(std::move(resolved.error()));
     graph::TreeExtractOptions o;
-    o.dir = resolved->substr(1);  // without its leading '/': "" for the root
+    o.dir = dir->path.substr(1);  // without its leading '/': "" for the root
     o.no_overwrite_dir_nondir = options.no_overwrite_dir_nondir;
     if (!options.copy_uid_gid_user.empty()) {
         // The user as the container's own /etc/passwd and /etc/group name it.

@@ -116,4 +116,17 @@ Result<ContainerPathStat> stat_in_container(int root_fd, std::string_view path) 
     return out;
 }
 
+Result<ContainerDir> resolve_dir_in_container(int root_fd, std::string_view path) {
+    auto fd = open_in_container(root_fd, path, O_PATH);
+    if (!fd) return fail(std::move(fd.error()));
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0) return fail(Error::last_sys("stat " + quoted(path)));
+    if (!S_ISDIR(st.st_mode))
+        return fail(
+            Error{ErrorKind::invalid_parameter, ENOTDIR, quoted(path) + " is not a directory"});
+    auto resolved = path_in_container(root_fd, fd->get());
+    if (!resolved) return fail(std::move(resolved.error()));
+    return ContainerDir{std::move(*fd), std::move(*resolved)};
+}
+
 }  // namespace berth::kernel

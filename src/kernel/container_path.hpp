@@ -35,6 +35,15 @@ Result<ContainerPathStat> stat_in_container(int root_fd, std::string_view path);
 // The path, absolute inside the root, of what `fd` (opened under `root_fd`) is.
 Result<std::string> path_in_container(int root_fd, int fd);
 
+// The directory at `path` with every symlink followed inside the root (a link to a directory
+// is that directory), as an fd (O_PATH) and its absolute path inside the root. Missing is
+// ErrorKind::not_found; anything but a directory ErrorKind::invalid_parameter with ENOTDIR.
+struct ContainerDir {
+    UniqueFd fd;
+    std::string path;
+};
+Result<ContainerDir> resolve_dir_in_container(int root_fd, std::string_view path);
+
 // Opens `path` inside the root following every symlink (inside it); `flags` as openat's.
 Result<UniqueFd> open_in_container(int root_fd, std::string_view path, int flags);
 
