@@ -18,6 +18,9 @@ using kernel::UniqueFd;
 using Type = TarEntry::Type;
 
 constexpr size_t file_chunk_bytes = 64 << 10;
+// One open directory fd per level: a hostile container's endless nesting must not use up the
+// daemon's fds. Far deeper than PATH_MAX lets any path name.
+constexpr size_t tree_depth_max = 2048;
 
 Result<std::vector<std::string>> sorted_names(int dirfd, const std::string& rel) {
     int dup = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -98,6 +101,8 @@ Result<> TreeArchive::start() {
 }
 
 Result<> TreeArchive::directory_entry(int dirfd, const std::string& name, TarEntry& e) {
+    if (stack_.size() >= tree_depth_max)
+        return fail(Error::invalid("archive: " + e.path.substr(0, 64) + "…: nested too deeply"));
     UniqueFd fd{::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
     if (!fd) return fail(Error::last_sys("open " + e.path));
     e.type = Type::directory;
