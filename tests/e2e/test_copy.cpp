@@ -266,3 +266,47 @@ TEST_F(CopyTest, a_client_gone_mid_copy_leaves_no_fd_or_mount) {
     auto again = d("start -a big");
     EXPECT_EQ(again.exit_code, 0) << again.error << daemon.stderr_text();
 }
+
+// What the CLI's stat reads: moby's PathStat as base64 JSON, Go's FileMode bits included.
+TEST_F(CopyTest, head_archive_gives_dockers_path_stat) {
+    ASSERT_EQ(d("run --name st busybox sh -c 'echo 1234 > /f; busybox ln -s ../../../f /l; "
+                "busybox mkdir /dir; busybox chmod 4755 /f'")
+                  .exit_code,
+              0);
+    auto stat = [&](const std::string& path) {
+        return sh("curl -sfI --unix-socket " + daemon.socket_path() +
+                  " 'http://x/containers/st/archive?path=" + path +
+                  "' | tr -d '\\r' | sed -n 's/^X-Docker-Container-Path-Stat: //Ip' | base64 -d")
+            .output;
+    };
+    std::string f = stat("/f");
+    EXPECT_NE(f.find("{\"name\":\"f\",\"size\":5,\"mode\":8389101,\"mtime\":\"20"),
+              std::string::npos)
+        << f;  // 0755 | ModeSetuid (1 << 23)
+    EXPECT_NE(f.find("\"linkTarget\":\"\"}"), std::string::npos) << f;
+    std::string l = stat("/l");
+    EXPECT_NE(l.find("\"mode\":134218239,"), std::string::npos) << l;  // 0777 | ModeSymlink
+    EXPECT_NE(l.find("\"linkTarget\":\"/f\""), std::string::npos) << l;
+    std::string dir = stat("/dir/.");
+    EXPECT_NE(dir.find("{\"name\":\".\","), std::string::npos) << dir;
+    EXPECT_NE(dir.find("\"mode\":2147484141,"), std::string::npos) << dir;  // 0755 | ModeDir
+    auto missing = sh("curl -s -o /dev/null -w '%{http_code}' -I --unix-socket " +
+                      daemon.socket_path() + " 'http://x/containers/st/archive?path=/nope'");
+    EXPECT_EQ(missing.output, "404");
+    auto empty = sh("curl -s --unix-socket " + daemon.socket_path() +
+                    " 'http://x/containers/st/archive?path='");
+    EXPECT_EQ(empty.output, "{\"message\":\"bad parameter: path cannot be empty\"}\n");
+}
+
+// docker cp -a: the container's user owns what is copied in; without it the archive's owner.
+TEST_F(CopyTest, cp_archive_mode_gives_the_container_user) {
+    ASSERT_EQ(d("create --name owned --user 1234:567 busybox").exit_code, 0);
+    write_temp_file(host, "h.txt", "h\n");
+    ASSERT_EQ(run_command("chown 77:88 " + host + "/h.txt").exit_code, 0);
+    ASSERT_EQ(d("cp -a " + host + "/h.txt owned:/a.txt").exit_code, 0);
+    ASSERT_EQ(d("cp " + host + "/h.txt owned:/plain.txt").exit_code, 0);
+    EXPECT_NE(sh("docker cp owned:/a.txt - | tar -tvf -").output.find("1234/567"),
+              std::string::npos);
+    EXPECT_NE(sh("docker cp owned:/plain.txt - | tar -tvf -").output.find("77/88"),
+              std::string::npos);
+}
