@@ -294,7 +294,9 @@ Result<int> Extractor::make_parents(const std::string& parent) {
         if (fd == -ENOENT) {
             if (mkdirat(cur.get(), c.c_str(), 0755) != 0 && errno != EEXIST)
                 return fail(sys_error("mkdir", prefix));
-            fchmodat(cur.get(), c.c_str(), 0755, 0);  // exact, whatever the umask
+            // Exact, whatever the umask; never through a symlink swapped in meanwhile (docker
+            // cp into a running container).
+            fchmodat(cur.get(), c.c_str(), 0755, AT_SYMLINK_NOFOLLOW);
             fd = open_in_root(root_, prefix.c_str(), O_PATH | O_DIRECTORY);
         }
         if (fd < 0) return fail(Error::sys(-fd, "mkdir " + quoted(prefix)));
@@ -482,7 +484,9 @@ Result<> Extractor::finish_node(int pfd, const std::string& name, const TarEntry
     const char* n = name.c_str();
     if (ownership_ && fchownat(pfd, n, uid_of(e), gid_of(e), AT_SYMLINK_NOFOLLOW) != 0)
         return fail(sys_error("chown", rel_));
-    if (e.type != Type::symlink && fchmodat(pfd, n, e.mode & 07777, 0) != 0)
+    // AT_SYMLINK_NOFOLLOW: what a running container swapped in for the entry is refused, not
+    // followed to a file outside (glibc does it on an O_PATH fd of the entry itself).
+    if (e.type != Type::symlink && fchmodat(pfd, n, e.mode & 07777, AT_SYMLINK_NOFOLLOW) != 0)
         return fail(sys_error("chmod", rel_));
     if (auto r = set_xattrs(-1, pfd, name, e); !r) return r;
     if (e.type == Type::directory) return {};

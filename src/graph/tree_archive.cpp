@@ -137,11 +137,24 @@ Result<> TreeArchive::entry(int dirfd, const std::string& name, const std::strin
         }
     }
     if (S_ISREG(st.st_mode)) {
-        UniqueFd fd{::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)};
+        // Opened O_PATH and checked first: a running container can swap in a fifo or a device
+        // between the stat and the open, and the reactor must neither block on nor open it.
+        // The checked inode is then reopened for reading through its fd: it cannot change type.
+        UniqueFd path{::openat(dirfd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)};
+        if (!path && errno == ENOENT) return {};  // gone since the stat
+        if (!path) return fail(Error::last_sys("open " + rel));
+        struct stat now {};
+        if (::fstat(path.get(), &now) != 0) return fail(Error::last_sys("stat " + rel));
+        if (!S_ISREG(now.st_mode) || now.st_ino != st.st_ino || now.st_dev != st.st_dev)
+            return {};  // replaced since the stat: left out, like an entry that vanished
+        std::string proc = "/proc/self/fd/" + std::to_string(path.get());
+        UniqueFd fd{::open(proc.c_str(), O_RDONLY | O_CLOEXEC)};
         if (!fd) return fail(Error::last_sys("open " + rel));
+        st.st_size = now.st_size;
         add_capability(fd.get(), e);
         e.type = Type::file;
         e.size = uint64_t(st.st_size);
+        e.mode = now.st_mode & 07777;
         if (auto r = tar_->begin_entry(e); !r) return r;
         if (e.size == 0) return tar_->end_entry();
         file_ = std::move(fd);

@@ -247,6 +247,31 @@ TEST_F(CopyTest, a_symlink_swapped_in_during_copies_stays_inside_the_container) 
     EXPECT_EQ(data_root_mounts(), mounts_before);
 }
 
+// The same race against the steps after a create: a directory the archive brings is swapped
+// for a link to a host file before its mode is set; a file being archived is swapped for a
+// fifo, which must neither be opened nor block the daemon.
+TEST_F(CopyTest, swaps_during_extraction_and_archiving_touch_nothing_outside) {
+    Bait bait(host);
+    ASSERT_EQ(run_command("chmod 0600 " + bait.dir + "/secret && mkdir -p " + host +
+                          "/t/x && chmod 0777 " + host + "/t/x && tar -C " + host + "/t -cf " +
+                          host + "/x.tar x")
+                  .exit_code,
+              0);
+    const std::string loop =
+        "busybox mkdir /in; while :; do busybox rm -rf /in/x; busybox ln -s " + bait.dir +
+        "/secret /in/x; echo f > /sw; busybox rm -rf /in/x /sw; busybox mkfifo /sw; "
+        "busybox rm -f /sw; done";
+    ASSERT_EQ(d("run -d --name flip busybox sh -c '" + loop + "'").exit_code, 0);
+    for (int i = 0; i < 40; ++i) {
+        sh("docker cp - flip:/in < " + host + "/x.tar");
+        sh("docker cp flip:/sw - >/dev/null 2>&1");
+    }
+    EXPECT_EQ(run_command("stat -c %a " + bait.dir + "/secret").output, "600\n");
+    bait.expect_untouched();
+    EXPECT_EQ(d("version --format '{{.Server.Version}}'").exit_code, 0);  // still answering
+    EXPECT_EQ(d("rm -f flip").exit_code, 0);
+}
+
 // The client goes away mid-archive: the stream ends, and with it the fd on the stopped
 // container's root that held its temporary (detached) mount; the container still starts.
 TEST_F(CopyTest, a_client_gone_mid_copy_leaves_no_fd_or_mount) {
