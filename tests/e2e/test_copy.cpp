@@ -126,6 +126,10 @@ TEST_F(CopyTest, errors_are_dockers) {
     EXPECT_NE(notdir.exit_code, 0);
     EXPECT_NE(notdir.error.find("extraction point is not a directory"), std::string::npos)
         << notdir.error;
+    ASSERT_EQ(d("create --read-only --name ro busybox").exit_code, 0);
+    auto ro = d("cp " + host + "/f.txt ro:/");
+    EXPECT_NE(ro.exit_code, 0);
+    EXPECT_NE(ro.error.find("container rootfs is marked read-only"), std::string::npos) << ro.error;
     auto nocontainer = d("cp nosuch:/x " + host + "/y");
     EXPECT_NE(nocontainer.error.find("No such container: nosuch"), std::string::npos)
         << nocontainer.error;
