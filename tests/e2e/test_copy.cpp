@@ -102,6 +102,21 @@ TEST_F(CopyTest, cp_into_a_stopped_and_a_running_container) {
     EXPECT_EQ(run.exit_code, 0) << run.error;
     EXPECT_EQ(run.output, "from the host\nfrom the host\nA\nC\n");
 
+    // Bigger than any request body berthd buffers, both ways; and a gzipped tar, which
+    // dockerd takes too.
+    ASSERT_EQ(run_command("head -c 25000000 /dev/urandom > " + host + "/big").exit_code, 0);
+    auto big = d("cp " + host + "/big stopped:/in/big");
+    ASSERT_EQ(big.exit_code, 0) << big.error;
+    EXPECT_EQ(sh("docker cp stopped:/in/big - | tar -xOf - | sha256sum").output,
+              run_command("sha256sum < " + host + "/big").output);
+    auto gz = sh("tar -C " + host +
+                 " -czf - host.txt | curl -sf -X PUT --data-binary @- "
+                 "--unix-socket " +
+                 daemon.socket_path() +
+                 " 'http://x/containers/stopped/archive?path=/in/t' && docker cp "
+                 "stopped:/in/t/host.txt - | tar -xOf -");
+    EXPECT_EQ(gz.output, "from the host\n") << gz.error;
+
     make_container("up", true);
     auto up = d("cp " + host + "/host.txt up:/in/up.txt");
     ASSERT_EQ(up.exit_code, 0) << up.error;
