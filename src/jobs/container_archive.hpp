@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "base/error.hpp"
 #include "kernel/container_path.hpp"
@@ -23,9 +24,30 @@ class TreeExtractor;
 
 namespace berth::jobs {
 
+// A mount of the container that docker cp resolves paths across: a bind (HostConfig.Binds,
+// "src:dst[:ro]") or a tmpfs (HostConfig.Tmpfs).
+struct ContainerMount {
+    std::string target;  // clean, absolute, in the container
+    std::string source;  // bind: the host directory
+    bool tmpfs = false;
+    bool read_only = false;
+};
+std::vector<ContainerMount> container_mounts(const std::string& host_config_json);
+
+// The container as docker cp sees it: its root and the mounts over it. A path at or under a
+// bind's target is resolved inside the bind's source (confined there as in the root); under a
+// tmpfs of a running container it is refused (its files live in the container's namespace
+// only); symlinks in the root that lead into a mount are resolved in the root, not the mount.
+struct ContainerFs {
+    kernel::UniqueFd root;
+    std::vector<ContainerMount> mounts;
+    bool running = false;
+    bool readonly_rootfs = false;  // HostConfig.ReadonlyRootfs
+};
+
 // dockerd's containerStatPath; a missing path is 404 "Could not find the file <path> in
 // container <name>" with the container named as the client named it.
-Result<kernel::ContainerPathStat> stat_container_path(int root_fd, std::string_view path,
+Result<kernel::ContainerPathStat> stat_container_path(const ContainerFs& fs, std::string_view path,
                                                       std::string_view container_ref);
 
 // GET /containers/{id}/archive (one path) and GET /containers/{id}/export (the whole root).
@@ -34,7 +56,7 @@ class ArchiveRead {
     // Names as dockerd's containerArchivePath gives them: a directory "/etc" becomes "etc/…",
     // "/etc/." becomes "./…"; anything else is one entry under its own name, a symlink as a
     // link (the CLI follows it itself with -L).
-    static Result<std::unique_ptr<ArchiveRead>> path(kernel::UniqueFd root, std::string_view path,
+    static Result<std::unique_ptr<ArchiveRead>> path(ContainerFs fs, std::string_view path,
                                                      std::string_view container_ref);
     // docker export: every file of the root, named relative to it ("bin/sh"), no "./" entry.
     static Result<std::unique_ptr<ArchiveRead>> whole_root(kernel::UniqueFd root);
@@ -46,7 +68,7 @@ class ArchiveRead {
 
   private:
     ArchiveRead() = default;
-    kernel::UniqueFd root_;
+    kernel::UniqueFd root_, mount_root_;
     kernel::ContainerPathStat stat_;
     std::unique_ptr<graph::TreeArchive> tar_;
 };
@@ -61,9 +83,9 @@ struct ExtractOptions {
 class ExtractToDir {
   public:
     // The path is followed to the end inside the root (a symlink to a directory is a target):
-    // 404 as stat_container_path when missing, 400 "extraction point is not a directory".
-    static Result<std::unique_ptr<ExtractToDir>> create(kernel::UniqueFd root,
-                                                        std::string_view path,
+    // 404 as stat_container_path when missing, 400 "extraction point is not a directory",
+    // 400 for a read-only rootfs or bind, in dockerd's words.
+    static Result<std::unique_ptr<ExtractToDir>> create(ContainerFs fs, std::string_view path,
                                                         std::string_view container_ref,
                                                         const ExtractOptions& options);
     ~ExtractToDir();
@@ -73,7 +95,7 @@ class ExtractToDir {
 
   private:
     ExtractToDir() = default;
-    kernel::UniqueFd root_;
+    kernel::UniqueFd root_, mount_root_;
     std::unique_ptr<graph::TreeExtractor> extractor_;
 };
 

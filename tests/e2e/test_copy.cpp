@@ -354,3 +354,34 @@ TEST_F(CopyTest, cp_archive_mode_gives_the_container_user) {
     EXPECT_NE(sh("docker cp owned:/plain.txt - | tar -tvf -").output.find("77/88"),
               std::string::npos);
 }
+
+// Paths in a bind mount resolve in its source (read-only ones refuse writes, as dockerd says);
+// a running container's tmpfs is refused rather than read from the root underneath it.
+TEST_F(CopyTest, cp_resolves_paths_in_bind_mounts) {
+    ASSERT_EQ(run_command("mkdir -p " + host + "/vol/sub " + host + "/ro && echo v > " + host +
+                          "/vol/sub/v && echo b > " + host + "/bound.txt")
+                  .exit_code,
+              0);
+    write_temp_file(host, "f.txt", "into the bind\n");
+    ASSERT_EQ(d("create --name bnd -v " + host + "/vol:/data -v " + host + "/ro:/ro:ro -v " + host +
+                "/bound.txt:/etc/bound.txt busybox")
+                  .exit_code,
+              0);
+    auto in = d("cp " + host + "/f.txt bnd:/data/sub/");
+    ASSERT_EQ(in.exit_code, 0) << in.error;
+    EXPECT_EQ(read_file(host + "/vol/sub/f.txt"), "into the bind\n");
+    EXPECT_EQ(sh("docker cp bnd:/data - | tar -tf - | sort").output,
+              "data/\ndata/sub/\ndata/sub/f.txt\ndata/sub/v\n");
+    EXPECT_EQ(sh("docker cp bnd:/data/sub/v - | tar -xOf -").output, "v\n");
+    EXPECT_EQ(sh("docker cp bnd:/etc/bound.txt - | tar -tf -").output, "bound.txt\n");
+    EXPECT_EQ(sh("docker cp bnd:/etc/bound.txt - | tar -xOf -").output, "b\n");
+    auto ro = d("cp " + host + "/f.txt bnd:/ro/");
+    EXPECT_NE(ro.exit_code, 0);
+    EXPECT_NE(ro.error.find("mounted volume is marked read-only"), std::string::npos) << ro.error;
+    EXPECT_FALSE(file_exists(host + "/ro/f.txt"));
+
+    ASSERT_EQ(d("run -d --name tmp1 --tmpfs /scratch busybox busybox sleep 1000").exit_code, 0);
+    auto tmpfs = d("cp tmp1:/scratch " + host + "/scratch");
+    EXPECT_NE(tmpfs.exit_code, 0);
+    EXPECT_NE(tmpfs.error.find("tmpfs mounted at /scratch"), std::string::npos) << tmpfs.error;
+}

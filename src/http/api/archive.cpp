@@ -63,10 +63,11 @@ std::string path_stat_header(const kernel::ContainerPathStat& st) {
 
 struct Target {
     graph::ContainerRecord rec;
-    kernel::UniqueFd root;
+    jobs::ContainerFs fs;
 };
 
-// The container (404 "No such container") and an fd on its root; `path` must be given.
+// The container (404 "No such container"), an fd on its root and its mounts; `path` must be
+// given.
 Result<Target> open_target(ApiContext& ctx, const Request& req, bool need_path) {
     if (need_path && req.query_value("path").value_or("").empty())
         return fail(Error::invalid("bad parameter: path cannot be empty"));
@@ -74,7 +75,11 @@ Result<Target> open_target(ApiContext& ctx, const Request& req, bool need_path) 
     if (!rec) return fail(std::move(rec.error()));
     auto root = ctx.storage->open_root(rec->id);
     if (!root) return fail(std::move(root.error()).wrap("open the root of " + rec->name));
-    return Target{std::move(*rec), std::move(*root)};
+    const std::string& hc = rec->host_config_json;
+    jobs::ContainerFs fs{std::move(*root), jobs::container_mounts(hc),
+                         rec->state == "running" || rec->state == "paused",
+                         hc.find("\"ReadonlyRootfs\":true") != std::string::npos};
+    return Target{std::move(*rec), std::move(fs)};
 }
 
 void publish(ApiContext& ctx, const graph::ContainerRecord& rec, std::string action) {
@@ -130,8 +135,8 @@ class ArchiveStream {
 void head_archive(ApiContext& ctx, Exchange& ex) {
     auto t = open_target(ctx, ex.request(), true);
     if (!t) return ex.respond_error(t.error());
-    auto st = jobs::stat_container_path(t->root.get(), *ex.request().query_value("path"),
-                                        ex.request().params[0]);
+    auto st =
+        jobs::stat_container_path(t->fs, *ex.request().query_value("path"), ex.request().params[0]);
     if (!st) return ex.respond_error(st.error());
     ex.add_header("X-Docker-Container-Path-Stat", path_stat_header(*st));
     ex.respond(200, {}, {});
@@ -140,7 +145,7 @@ void head_archive(ApiContext& ctx, Exchange& ex) {
 void get_archive(ApiContext& ctx, Exchange& ex) {
     auto t = open_target(ctx, ex.request(), true);
     if (!t) return ex.respond_error(t.error());
-    auto job = jobs::ArchiveRead::path(std::move(t->root), *ex.request().query_value("path"),
+    auto job = jobs::ArchiveRead::path(std::move(t->fs), *ex.request().query_value("path"),
                                        ex.request().params[0]);
     if (!job) return ex.respond_error(job.error());
     ex.add_header("X-Docker-Container-Path-Stat", path_stat_header((*job)->stat()));
@@ -151,7 +156,7 @@ void get_archive(ApiContext& ctx, Exchange& ex) {
 void export_container(ApiContext& ctx, Exchange& ex) {
     auto t = open_target(ctx, ex.request(), false);
     if (!t) return ex.respond_error(t.error());
-    auto job = jobs::ArchiveRead::whole_root(std::move(t->root));
+    auto job = jobs::ArchiveRead::whole_root(std::move(t->fs.root));
     if (!job) return ex.respond_error(job.error());
     publish(ctx, t->rec, "export");
     new ArchiveStream(ex, std::move(*job));
@@ -209,11 +214,8 @@ void put_archive(ApiContext& ctx, Exchange& ex) {
         req.query_value("noOverwriteDirNonDir") && req.query_bool("noOverwriteDirNonDir");
     if (req.query_bool("copyUIDGID")) o.copy_uid_gid_user = config_user(t->rec.config_json);
     auto job =
-        jobs::ExtractToDir::create(std::move(t->root), *req.query_value("path"), req.params[0], o);
+        jobs::ExtractToDir::create(std::move(t->fs), *req.query_value("path"), req.params[0], o);
     if (!job) return ex.respond_error(job.error());
-    // Bind mounts are not resolved yet, so the whole tree is the root filesystem here.
-    if (t->rec.host_config_json.find("\"ReadonlyRootfs\":true") != std::string::npos)
-        return ex.respond_error(Error::invalid("container rootfs is marked read-only"));
     ex.read_body(new ExtractRequest(ctx, ex, std::move(t->rec), std::move(*job)));
 }
 
