@@ -172,7 +172,7 @@ public:
     Extractor(int root_fd, const std::string& dir, const TreeExtractOptions& o)
         : root_(root_fd),
           dir_(dir),
-          whiteouts_(WhiteoutMode::apply),
+          whiteouts_(WhiteoutMode::overlay),  // unused (no whiteouts); keeps no path set
           ownership_(true),
           copy_(true),
           base_(o.dir),
