@@ -190,6 +190,7 @@ Result<> Daemon::start() {
     http::register_volume_routes(router, api);
     http::register_container_routes(router, api);
     http::register_exec_routes(router, api);
+    http::register_archive_routes(router, api);
 
     http::ServerLimits limits;
     limits.connections_max = size_t(cfg.api_max_connections);

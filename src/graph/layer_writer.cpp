@@ -167,6 +167,17 @@ class Extractor final : public TarConsumer {
 public:
     Extractor(int root_fd, const std::string& dir, const LayerWriterOptions& o)
         : root_(root_fd), dir_(dir), whiteouts_(o.whiteouts), ownership_(o.apply_ownership) {}
+    // docker cp's Untar rules (TreeExtractor): entries go under `o.dir` of the root, no
+    // whiteouts, "." is skipped.
+    Extractor(int root_fd, const std::string& dir, const TreeExtractOptions& o)
+        : root_(root_fd),
+          dir_(dir),
+          whiteouts_(WhiteoutMode::overlay),  // unused (no whiteouts); keeps no path set
+          ownership_(true),
+          copy_(true),
+          base_(o.dir),
+          no_overwrite_(o.no_overwrite_dir_nondir),
+          owner_(o.owner) {}
 
     Result<> begin_entry(const TarEntry& e) override;
     Result<> data(std::span<const std::byte> bytes) override;
@@ -199,11 +210,19 @@ private:
     Result<> finish_node(int pfd, const std::string& name, const TarEntry& e);
     Result<> set_xattrs(int fd, int pfd, const std::string& name, const TarEntry& e);
     void mark_unpacked(std::string rel);
+    Result<> check_overwrite(const struct stat& st, const TarEntry& e) const;
+    Result<> check_link_target(const std::string& parent, const TarEntry& e) const;
+    uint32_t uid_of(const TarEntry& e) const { return owner_ ? owner_->first : e.uid; }
+    uint32_t gid_of(const TarEntry& e) const { return owner_ ? owner_->second : e.gid; }
 
     int root_;
     const std::string& dir_;
     WhiteoutMode whiteouts_;
     bool ownership_;
+    bool copy_ = false;
+    std::string base_;  // copy: the target directory inside the root ("" = the root)
+    bool no_overwrite_ = false;
+    std::optional<std::pair<uint32_t, uint32_t>> owner_;
     // The last parent directory resolved; entries of one directory usually come together.
     std::string cached_parent_;
     UniqueFd cached_fd_;
@@ -222,10 +241,14 @@ Result<> Extractor::begin_entry(const TarEntry& e) {
     entry_ = nullptr;
     auto rel = clean_path(e.path);
     if (!rel) return fail(Error::invalid(quoted(e.path) + " is outside of " + quoted(dir_)));
+    if (copy_) {
+        if (rel->empty()) return {};  // "." : the target keeps its own metadata (Docker's Untar)
+        if (!base_.empty()) *rel = base_ + "/" + *rel;
+    }
     if (rel->size() > entry_path_bytes_max)
         return fail(Error::invalid("tar entry name too long: " + quoted(e.path.substr(0, 64))));
     // AUFS metadata directories (.wh..wh.plnk, …) are skipped, as Docker does.
-    if (rel->starts_with(whiteout_meta_prefix) && *rel != whiteout_opaque) return {};
+    if (!copy_ && rel->starts_with(whiteout_meta_prefix) && *rel != whiteout_opaque) return {};
     if (rel->empty()) return root_entry(e);
     size_t slash = rel->rfind('/');
     std::string parent = slash == std::string::npos ? "" : rel->substr(0, slash);
@@ -233,7 +256,7 @@ Result<> Extractor::begin_entry(const TarEntry& e) {
     auto pfd = parent_fd(parent);
     if (!pfd) return fail(std::move(pfd.error()).wrap(*rel));
     rel_ = std::move(*rel);
-    if (name.starts_with(whiteout_prefix)) return whiteout(*pfd, parent, name, e);
+    if (!copy_ && name.starts_with(whiteout_prefix)) return whiteout(*pfd, parent, name, e);
     return create(*pfd, parent, name, e);
 }
 
@@ -271,7 +294,9 @@ Result<int> Extractor::make_parents(const std::string& parent) {
         if (fd == -ENOENT) {
             if (mkdirat(cur.get(), c.c_str(), 0755) != 0 && errno != EEXIST)
                 return fail(sys_error("mkdir", prefix));
-            fchmodat(cur.get(), c.c_str(), 0755, 0);  // exact, whatever the umask
+            // Exact, whatever the umask; never through a symlink swapped in meanwhile (docker
+            // cp into a running container).
+            fchmodat(cur.get(), c.c_str(), 0755, AT_SYMLINK_NOFOLLOW);
             fd = open_in_root(root_, prefix.c_str(), O_PATH | O_DIRECTORY);
         }
         if (fd < 0) return fail(Error::sys(-fd, "mkdir " + quoted(prefix)));
@@ -343,6 +368,35 @@ Result<> Extractor::remove_lower(int dirfd, const std::string& rel) {
     return {};
 }
 
+// Docker's NoOverwriteDirNonDir (docker cp without a directory to replace), in its words.
+Result<> Extractor::check_overwrite(const struct stat& st, const TarEntry& e) const {
+    if (!no_overwrite_) return {};
+    bool dir = e.type == Type::directory;
+    if (S_ISDIR(st.st_mode) && !dir)
+        return fail(Error::make(ErrorKind::system, "cannot overwrite directory " +
+                                                       quoted("/" + rel_) + " with non-directory " +
+                                                       quoted("/" + base_)));
+    if (!S_ISDIR(st.st_mode) && dir)
+        return fail(Error::make(ErrorKind::system, "cannot overwrite non-directory " +
+                                                       quoted("/" + rel_) + " with directory " +
+                                                       quoted("/" + base_)));
+    return {};
+}
+
+// Docker refuses a relative target that climbs out of the layer (for docker cp: out of the
+// target directory); an absolute one is read inside the container's root, where it resolves.
+Result<> Extractor::check_link_target(const std::string& parent, const TarEntry& e) const {
+    if (e.link_target.starts_with('/')) return {};
+    std::string lexical = parent.empty() ? e.link_target : parent + "/" + e.link_target;
+    auto clean = clean_path(lexical);
+    bool inside =
+        clean && (!copy_ || base_.empty() || *clean == base_ || clean->starts_with(base_ + "/"));
+    if (!inside)
+        return fail(
+            Error::invalid("invalid symlink " + quoted(rel_) + " -> " + quoted(e.link_target)));
+    return {};
+}
+
 void Extractor::mark_unpacked(std::string rel) {
     if (whiteouts_ != WhiteoutMode::apply) return;
     while (!rel.empty() && unpacked_.insert(rel).second) {
@@ -357,6 +411,8 @@ Result<> Extractor::create(int pfd, const std::string& parent, const std::string
     struct stat st {};
     bool exists = fstatat(pfd, n, &st, AT_SYMLINK_NOFOLLOW) == 0;
     // An existing entry is replaced, except a directory by a directory: that merges (Docker).
+    if (exists && copy_)
+        if (auto r = check_overwrite(st, e); !r) return r;
     if (exists && !(S_ISDIR(st.st_mode) && e.type == Type::directory)) {
         // A file this tar already wrote is replaced: keep its content for the tar-split.
         if (split_ && S_ISREG(st.st_mode) && split_->references(rel_))
@@ -381,10 +437,7 @@ Result<> Extractor::create(int pfd, const std::string& parent, const std::string
         case Type::symlink: {
             // Docker refuses a relative target that climbs out of the layer; an absolute one is
             // read inside the container's root, which is where this layer will be resolved.
-            std::string lexical = parent.empty() ? e.link_target : parent + "/" + e.link_target;
-            if (!e.link_target.starts_with('/') && !clean_path(lexical))
-                return fail(Error::invalid("invalid symlink " + quoted(rel_) + " -> " +
-                                           quoted(e.link_target)));
+            if (auto r = check_link_target(parent, e); !r) return r;
             if (symlinkat(e.link_target.c_str(), pfd, n) != 0)
                 return fail(sys_error("symlink", rel_));
             return finish_node(pfd, name, e);
@@ -409,6 +462,7 @@ Result<> Extractor::create(int pfd, const std::string& parent, const std::string
 // on the way can make it name a file outside; linking the opened inode leaves no race.
 Result<> Extractor::create_hardlink(int pfd, const std::string& name, const TarEntry& e) {
     auto target = clean_path(e.link_target);
+    if (target && copy_ && !target->empty() && !base_.empty()) *target = base_ + "/" + *target;
     if (!target || target->empty())
         return fail(
             Error::invalid("invalid hardlink " + quoted(rel_) + " -> " + quoted(e.link_target)));
@@ -428,9 +482,11 @@ Result<> Extractor::create_hardlink(int pfd, const std::string& name, const TarE
 // following a symlink. Directories get their times at the end.
 Result<> Extractor::finish_node(int pfd, const std::string& name, const TarEntry& e) {
     const char* n = name.c_str();
-    if (ownership_ && fchownat(pfd, n, e.uid, e.gid, AT_SYMLINK_NOFOLLOW) != 0)
+    if (ownership_ && fchownat(pfd, n, uid_of(e), gid_of(e), AT_SYMLINK_NOFOLLOW) != 0)
         return fail(sys_error("chown", rel_));
-    if (e.type != Type::symlink && fchmodat(pfd, n, e.mode & 07777, 0) != 0)
+    // AT_SYMLINK_NOFOLLOW: what a running container swapped in for the entry is refused, not
+    // followed to a file outside (glibc does it on an O_PATH fd of the entry itself).
+    if (e.type != Type::symlink && fchmodat(pfd, n, e.mode & 07777, AT_SYMLINK_NOFOLLOW) != 0)
         return fail(sys_error("chmod", rel_));
     if (auto r = set_xattrs(-1, pfd, name, e); !r) return r;
     if (e.type == Type::directory) return {};
@@ -491,7 +547,7 @@ Result<> Extractor::end_entry() {
     if (!file_ || !entry_) return {};
     const TarEntry& e = *entry_;
     int fd = file_.get();
-    if (ownership_ && fchown(fd, e.uid, e.gid) != 0) return fail(sys_error("chown", rel_));
+    if (ownership_ && fchown(fd, uid_of(e), gid_of(e)) != 0) return fail(sys_error("chown", rel_));
     if (fchmod(fd, e.mode & 07777) != 0) return fail(sys_error("chmod", rel_));
     if (auto r = set_xattrs(fd, -1, {}, e); !r) return r;
     timespec ts[2] = {mtime_of(e), mtime_of(e)};
@@ -639,6 +695,56 @@ Result<LayerInfo> LayerWriter::finish() {
     }
     s.done = true;
     return info;
+}
+
+// ---- docker cp's extraction ----
+
+struct TreeExtractor::State {
+    std::string dir;
+    std::unique_ptr<Decompressor> decompressor;
+    std::unique_ptr<Extractor> extractor;
+    std::unique_ptr<TarReader> tar;
+    bool failed = false;
+};
+
+TreeExtractor::TreeExtractor(std::unique_ptr<State> s) : s_(std::move(s)) {}
+TreeExtractor::~TreeExtractor() = default;
+
+Result<std::unique_ptr<TreeExtractor>> TreeExtractor::create(int root_fd,
+                                                             TreeExtractOptions options) {
+    // Docker's DecompressStream: gzip, zstd or a plain tar, told apart by their magic.
+    auto decompressor = Decompressor::create(Compression::detect);
+    if (!decompressor) return fail(std::move(decompressor.error()));
+    auto s = std::make_unique<State>();
+    s->dir = "/" + options.dir;
+    s->decompressor = std::move(*decompressor);
+    s->extractor = std::make_unique<Extractor>(root_fd, s->dir, options);
+    s->tar = std::make_unique<TarReader>(*s->extractor);
+    return std::unique_ptr<TreeExtractor>(new TreeExtractor(std::move(s)));
+}
+
+Result<> TreeExtractor::feed(std::span<const std::byte> bytes) {
+    State& s = *s_;
+    if (s.failed) return fail(Error::internal("extract: feed after an error"));
+    auto sink = [&s](std::span<const std::byte> out) { return s.tar->feed(out); };
+    auto r = s.decompressor->feed(bytes, sink);
+    if (!r) {
+        s.failed = true;
+        s.extractor->close_all();
+    }
+    return r;
+}
+
+Result<> TreeExtractor::finish() {
+    State& s = *s_;
+    if (s.failed) return fail(Error::internal("extract: finish after an error"));
+    auto sink = [&s](std::span<const std::byte> out) { return s.tar->feed(out); };
+    auto r = s.decompressor->finish(sink);
+    if (r) r = s.tar->finish();
+    if (r) r = s.extractor->set_dir_times();
+    s.extractor->close_all();
+    s.failed = !r;
+    return r;
 }
 
 bool LayerWriter::extraction_failed() const {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "base/error.hpp"
 #include "graph/decompress.hpp"
@@ -69,6 +70,36 @@ public:
 
 private:
     explicit LayerWriter(std::unique_ptr<State> s);
+    std::unique_ptr<State> s_;
+};
+
+// docker cp into a container (PUT /containers/{id}/archive): a tar, possibly compressed,
+// extracted under a directory of a container's root with Docker's Untar rules rather than a
+// layer's: no whiteouts, "." skipped. The same confinement: every parent resolved inside the
+// root, the last component never followed, relative names and links climbing out refused.
+struct TreeExtractOptions {
+    std::string dir;  // the target directory: a clean path inside the root, "" for the root
+    bool no_overwrite_dir_nondir = false;                  // Docker's NoOverwriteDirNonDir
+    std::optional<std::pair<uint32_t, uint32_t>> owner{};  // uid, gid for every entry (cp -a)
+};
+
+class TreeExtractor {
+  public:
+    // `root_fd` (an O_PATH directory) is borrowed: it must outlive the extractor.
+    static Result<std::unique_ptr<TreeExtractor>> create(int root_fd, TreeExtractOptions options);
+    ~TreeExtractor();
+    TreeExtractor(const TreeExtractor&) = delete;
+    TreeExtractor& operator=(const TreeExtractor&) = delete;
+
+    Result<> feed(std::span<const std::byte> bytes);
+    // The end of the archive: it must have ended properly; sets directory mtimes. What was
+    // extracted before an error stays, as with Docker.
+    Result<> finish();
+
+    struct State;
+
+  private:
+    explicit TreeExtractor(std::unique_ptr<State> s);
     std::unique_ptr<State> s_;
 };
 

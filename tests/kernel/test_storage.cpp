@@ -316,3 +316,64 @@ TEST_F(StorageTest, driver_choice_follows_storage_driver_option) {
 }
 
 }  // namespace
+
+// docker cp on a stopped container: open_root gives the merged view through an fd alone; the
+// daemon's mount table never holds it, and a running container's mount is shared, not stacked.
+void open_root_leaves_no_mount(StorageDriver& driver, const std::string& root) {
+    std::vector<std::string> lowers{chain(2), chain(1), chain(0)};
+    ASSERT_TRUE(driver.create_container_layer("cp", lowers));
+    {
+        auto fd = driver.open_root("cp");
+        ASSERT_TRUE(fd) << fd.error().message;
+        EXPECT_EQ(view("/proc/self/fd/" + std::to_string(fd->get())), expected_view);
+        auto mounts = berth::kernel::mounts_under(root);
+        ASSERT_TRUE(mounts);
+        EXPECT_TRUE(mounts->empty());
+        write("/proc/self/fd/" + std::to_string(fd->get()) + "/new", "new");
+    }
+    EXPECT_EQ(read(root + "/containers/cp/upper/new"), "new");  // written to the container
+    auto rootfs = driver.mount("cp");
+    ASSERT_TRUE(rootfs);
+    auto fd = driver.open_root("cp");
+    ASSERT_TRUE(fd);
+    auto mounts = berth::kernel::mounts_under(root);
+    ASSERT_TRUE(mounts);
+    EXPECT_EQ(*mounts, std::vector<std::string>{*rootfs});  // the running container's own
+    EXPECT_EQ(read("/proc/self/fd/" + std::to_string(fd->get()) + "/new"), "new");
+    ASSERT_TRUE(driver.unmount("cp"));
+}
+
+TEST_F(StorageTest, overlay_open_root_of_a_stopped_container_leaves_no_mount) {
+    REQUIRE_ROOT();
+    auto f = berth::kernel::probe_overlay_features();
+    if (!f.lowerdir_append) GTEST_SKIP() << "kernel before 6.8: no lowerdir+";
+    auto d = OverlayDriver::open(root_, f);
+    ASSERT_TRUE(d) << d.error().message;
+    driver_ = std::move(*d);
+    three_layers();
+    open_root_leaves_no_mount(*driver_, root_);
+}
+
+TEST_F(StorageTest, overlay_open_root_through_short_links_leaves_no_mount) {
+    REQUIRE_ROOT();
+    auto f = berth::kernel::probe_overlay_features();
+    f.lowerdir_append = false;  // as on a kernel before 6.8: mount(2), open, detach
+    auto d = OverlayDriver::open(root_, f);
+    ASSERT_TRUE(d) << d.error().message;
+    driver_ = std::move(*d);
+    three_layers();
+    open_root_leaves_no_mount(*driver_, root_);
+}
+
+TEST_F(StorageTest, vfs_open_root_is_the_copied_root) {
+    REQUIRE_ROOT();
+    auto d = VfsDriver::open(root_);
+    ASSERT_TRUE(d) << d.error().message;
+    driver_ = std::move(*d);
+    three_layers();
+    std::vector<std::string> lowers{chain(2), chain(1), chain(0)};
+    ASSERT_TRUE(driver_->create_container_layer("cp", lowers));
+    auto fd = driver_->open_root("cp");
+    ASSERT_TRUE(fd) << fd.error().message;
+    EXPECT_EQ(view("/proc/self/fd/" + std::to_string(fd->get())), expected_view);
+}

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "drivers/storage/file_tree.hpp"
+#include "kernel/container_path.hpp"
 
 namespace berth::drivers {
 namespace {
@@ -140,6 +141,29 @@ Result<std::string> OverlayDriver::mount(std::string_view id) {
     if (!mnt) return fail(std::move(mnt.error()).wrap("mount rootfs of " + std::string(id)));
     if (auto r = kernel::attach_mount(mnt->get(), rootfs); !r) return fail(std::move(r.error()));
     return rootfs;
+}
+
+Result<kernel::UniqueFd> OverlayDriver::open_root(std::string_view id) {
+    if (auto r = check_container_id(id); !r) return fail(std::move(r.error()));
+    const std::string dir = container_dir(id);
+    const std::string rootfs = dir + "/rootfs";
+    auto lowers = read_lowers(id);
+    if (!lowers) return fail(std::move(lowers.error()));
+    if (lowers->empty()) return kernel::open_dir_path(dir + "/upper");
+    if (kernel::is_mount_point(rootfs)) return kernel::open_dir_path(rootfs);
+    if (!features_.lowerdir_append) {
+        // One thread: nothing can start the container between the mount and the detach.
+        if (auto r = mount_relative(*lowers, dir, rootfs); !r) return fail(std::move(r.error()));
+        auto fd = kernel::open_dir_path(rootfs);
+        if (auto r = kernel::detach_mount(rootfs); !r) return fail(std::move(r.error()));
+        return fd;
+    }
+    kernel::OverlaySpec spec{{}, dir + "/upper", dir + "/work", features_.index_param};
+    spec.lower_dirs.reserve(lowers->size());
+    for (const std::string& chain : *lowers) spec.lower_dirs.push_back(layer_path(chain));
+    auto mnt = kernel::overlay_fsmount(spec);
+    if (!mnt) return fail(std::move(mnt.error()).wrap("mount rootfs of " + std::string(id)));
+    return std::move(*mnt);
 }
 
 // layers/l/<26 hex> → ../<hex>/diff, made on first use.

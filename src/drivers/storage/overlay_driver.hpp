@@ -37,6 +37,9 @@ class OverlayDriver final : public StorageDriver {
                                         std::span<const std::string> lowers_top_first) override;
     Result<std::string> mount(std::string_view id) override;
     Result<void> unmount(std::string_view id) override;
+    // A running container's mounted root; else the overlay built detached (fsmount), or with
+    // mount(2) before Linux 6.8 attached, opened and at once detached.
+    Result<kernel::UniqueFd> open_root(std::string_view id) override;
     Result<void> remove_container_layer(std::string_view id) override;
     uint64_t container_layer_size(std::string_view id) const override;
     Result<StaleCleanup> cleanup_stale(const std::set<std::string>& keep) override;

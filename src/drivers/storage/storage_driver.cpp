@@ -12,6 +12,7 @@
 #include "drivers/storage/file_tree.hpp"
 #include "drivers/storage/overlay_driver.hpp"
 #include "drivers/storage/vfs_driver.hpp"
+#include "kernel/container_path.hpp"
 
 namespace berth::drivers {
 namespace {
@@ -83,6 +84,12 @@ Result<std::string> StorageDriver::prepare_layer(std::string_view chain_id) {
     std::string diff = layer_path(chain_id);
     if (auto r = remove_tree(diff); !r) return fail(std::move(r.error()));
     return diff;
+}
+
+Result<kernel::UniqueFd> StorageDriver::open_root(std::string_view id) {
+    auto path = mount(id);
+    if (!path) return fail(std::move(path.error()));
+    return kernel::open_dir_path(*path);
 }
 
 Result<void> StorageDriver::remove_layer(std::string_view chain_id) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "kernel/fd.hpp"
 
 namespace berth::drivers {
 
@@ -61,6 +62,11 @@ class StorageDriver {
     // The container's root filesystem, ready for the spawn plan. Mounting twice is harmless.
     virtual Result<std::string> mount(std::string_view id) = 0;
     virtual Result<void> unmount(std::string_view id) = 0;
+    // An O_PATH fd on the container's root filesystem, for the daemon to read and write its
+    // files (docker cp, export): the mounted root of a running container, or for a stopped one
+    // a mount that lives only as long as the fd (nothing left in the mount table, even when
+    // the caller dies). This default opens what mount() gives (vfs: a plain directory).
+    virtual Result<kernel::UniqueFd> open_root(std::string_view id);
     // Unmounts if needed and removes the driver's pieces of containers/<id>/ (and the directory
     // itself when nothing else is left in it).
     virtual Result<void> remove_container_layer(std::string_view id) = 0;

@@ -98,6 +98,8 @@ void register_image_routes(Router& router, ApiContext& ctx);
 void register_volume_routes(Router& router, ApiContext& ctx);
 void register_container_routes(Router& router, ApiContext& ctx);
 void register_exec_routes(Router& router, ApiContext& ctx);
+// docker cp and docker export (archive.cpp).
+void register_archive_routes(Router& router, ApiContext& ctx);
 // POST /images/create?fromImage=… and POST /images/{name}/push (pull.cpp).
 void pull_image(ApiContext& ctx, Exchange& ex);
 void push_image(ApiContext& ctx, Exchange& ex);
