@@ -1,6 +1,7 @@
 #include "kernel/user.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -102,10 +103,16 @@ std::vector<gid_t> member_groups(std::string_view group, std::string_view user) 
 }
 
 Result<std::string> read_in_root(int root_fd, const char* path) {
-    int fd = open_in_root(root_fd, path, O_RDONLY);
+    // O_NONBLOCK: an image (or a container before its restart) may have made it a FIFO, and a
+    // blocking open would hang the daemon's only thread. Anything but a regular file is refused.
+    int fd = open_in_root(root_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
     if (fd == -ENOENT) return std::string{};
     if (fd < 0) return fail(Error::sys(-fd, std::string("open ") + path + " in the container"));
     UniqueFd owned(fd);
+    struct stat st {};
+    if (fstat(fd, &st) != 0) return fail(Error::last_sys(std::string("stat ") + path));
+    if (!S_ISREG(st.st_mode))
+        return fail(Error::invalid(std::string(path) + " in the container is not a regular file"));
     std::string out;
     char buf[8192];
     for (;;) {

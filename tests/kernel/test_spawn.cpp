@@ -121,6 +121,17 @@ TEST_F(Spawn, unknown_user_fails_before_anything_starts) {
     EXPECT_EQ(r.start_error, "unable to find user nobody2: no matching entries in passwd file");
 }
 
+TEST_F(Spawn, a_passwd_that_is_a_fifo_is_refused_without_hanging_the_daemon) {
+    std::string passwd = rootfs_->path() + "/etc/passwd";
+    ASSERT_EQ(unlink(passwd.c_str()), 0);
+    ASSERT_EQ(mkfifo(passwd.c_str(), 0644), 0);
+    auto s = spec({"true"});
+    s.user = "alice";
+    auto r = run_container(s);  // a blocking open would never return
+    EXPECT_FALSE(r.started);
+    EXPECT_EQ(r.start_error, "/etc/passwd in the container is not a regular file");
+}
+
 TEST_F(Spawn, dev_has_dockers_nodes_links_and_mounts) {
     auto r = sh("ls /dev; ls /dev/pts; cat /proc/self/mountinfo");
     ASSERT_TRUE(r.started) << r.start_error;
