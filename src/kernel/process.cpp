@@ -4,11 +4,25 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <cstdio>
+
 namespace berth::kernel {
 
 Result<long> raise_open_file_limit() {
     rlimit rl{};
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return fail(Error::last_sys("getrlimit NOFILE"));
+    // Thousands of containers hold a pidfd and pipes each: as root, lift the hard limit too, to
+    // the kernel's ceiling (fs.nr_open, at most 2^20), as dockerd's LimitNOFILE=infinity does.
+    rlim_t ceiling = 1 << 20;
+    if (FILE* f = fopen("/proc/sys/fs/nr_open", "re")) {
+        unsigned long v = 0;
+        if (fscanf(f, "%lu", &v) == 1 && v < ceiling) ceiling = v;
+        fclose(f);
+    }
+    if (rl.rlim_max < ceiling) {
+        rlimit up{ceiling, ceiling};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;  // not root: keep what we have
+    }
     if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return fail(Error::last_sys("setrlimit NOFILE"));

@@ -3,6 +3,7 @@
 // HTTP/1.1 response parser, and a shell runner for the docker CLI and docker-py.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -162,5 +163,12 @@ bool file_exists(const std::string& path);
 std::string read_file(const std::string& path);
 std::string write_temp_file(const std::string& dir, const std::string& name,
                             const std::string& text);
+
+// A number from GET /info (NFd, NEventsListener, Containers…); -1 when missing.
+long info_number(const BerthDaemon& d, const char* field);
+// Makes room for `fds` open files in this process.
+bool ensure_fd_limit(rlim_t fds);
+// berthd's open fds once the count holds still (a close may still be in flight).
+long settled_fd_count(const BerthDaemon& d);
 
 }  // namespace berth::e2e

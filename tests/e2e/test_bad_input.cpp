@@ -44,12 +44,6 @@ bool is_json_message(const std::string& body) {
     return b.starts_with("{\"message\":\"") && b.ends_with("\"}") && b.size() > 15;
 }
 
-long info_number(const BerthDaemon& d, const char* field) {
-    HttpResponse r = http_get(d.socket_path(), "/info");
-    std::string v = json_field(r.body, field);
-    return v.empty() ? -1 : std::stol(v);
-}
-
 class BadInputTest : public testing::Test {
   protected:
     void SetUp() override { ASSERT_TRUE(daemon.start()); }
@@ -177,30 +171,6 @@ TEST_F(BadInputTest, events_client_closing_mid_stream_is_unsubscribed) {
 }
 
 // --- many connections, slow and idle clients ----------------------------------------------------
-
-// Makes room for `fds` open files in this process.
-bool ensure_fd_limit(rlim_t fds) {
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
-    if (rl.rlim_cur >= fds) return true;
-    rl.rlim_cur = std::min(fds, rl.rlim_max);
-    return setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= fds;
-}
-
-// berthd's open fds once the count holds still (the start-up probe's close may be in flight).
-long settled_fd_count(const BerthDaemon& d) {
-    long last = info_number(d, "NFd");
-    for (int i = 0; i < 20; ++i) {
-        struct timespec ts {
-            0, 50'000'000
-        };
-        nanosleep(&ts, nullptr);
-        long now = info_number(d, "NFd");
-        if (now == last) break;
-        last = now;
-    }
-    return last;
-}
 
 // True when the server has neither sent anything on nor closed `c`.
 bool quiet_and_open(const RawClient& c) {

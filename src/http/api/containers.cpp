@@ -15,6 +15,7 @@
 #include "graph/images.hpp"
 #include "http/api/api.hpp"
 #include "http/api/attach_stream.hpp"
+#include "http/api/config_types.hpp"
 #include "http/exchange.hpp"
 #include "jobs/container_engine.hpp"
 #include "jobs/events.hpp"
@@ -247,6 +248,7 @@ void create_container(ApiContext& ctx, Exchange& ex) {
     element user;
     if (auto err = parser.parse(body).get(user))
         return ex.respond_error(Error::invalid(std::string("invalid JSON: ") + simdjson::error_message(err)));
+    if (auto r = check_create_types(user); !r) return ex.respond_error(r.error());
     std::string image_name = str(user, "Image");
     if (image_name.empty()) return ex.respond_error(Error::invalid("No image specified"));
     auto image = ctx.images->inspect(image_name);
