@@ -385,3 +385,20 @@ TEST_F(CopyTest, cp_resolves_paths_in_bind_mounts) {
     EXPECT_NE(tmpfs.exit_code, 0);
     EXPECT_NE(tmpfs.error.find("tmpfs mounted at /scratch"), std::string::npos) << tmpfs.error;
 }
+
+TEST_F(CopyTest, cp_reaches_into_named_and_anonymous_volumes) {
+    ASSERT_EQ(d("run -d --name vol -v shared:/data -v /anon busybox sleep 1000").exit_code, 0);
+    std::string file = daemon.dir() + "/note.txt";
+    ASSERT_EQ(run_command("echo into-the-volume > " + file).exit_code, 0);
+    ASSERT_EQ(d("cp " + file + " vol:/data/note.txt").exit_code, 0);
+    ASSERT_EQ(d("cp " + file + " vol:/anon/note.txt").exit_code, 0);
+    // The running container sees it where the volume is mounted, and so does the next one.
+    EXPECT_EQ(d("exec vol cat /data/note.txt /anon/note.txt").output,
+              "into-the-volume\ninto-the-volume\n");
+    EXPECT_EQ(d("run --rm -v shared:/v busybox cat /v/note.txt").output, "into-the-volume\n");
+    // Out of a stopped container's volume too.
+    ASSERT_EQ(d("stop -t 0 vol").exit_code, 0);
+    auto out = docker(daemon, "cp vol:/data/note.txt - </dev/null | tar xO");
+    EXPECT_EQ(out.output, "into-the-volume\n") << out.error;
+    ASSERT_EQ(d("rm -v vol").exit_code, 0);
+}

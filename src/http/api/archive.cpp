@@ -5,6 +5,8 @@
 #include <simdjson.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "base/json.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
@@ -14,6 +16,7 @@
 #include "http/exchange.hpp"
 #include "jobs/container_archive.hpp"
 #include "jobs/events.hpp"
+#include "jobs/volumes.hpp"
 #include "registry/auth.hpp"
 
 namespace berth::http {
@@ -61,6 +64,29 @@ std::string path_stat_header(const kernel::ContainerPathStat& st) {
     return registry::base64_encode(w.str());
 }
 
+// Named and anonymous volumes (and --mount binds) are where their data lives, as dockerd
+// resolves them: their sources from inspect's Mounts.
+void add_volume_mounts(ApiContext& ctx, const graph::ContainerRecord& rec,
+                       std::vector<jobs::ContainerMount>& mounts) {
+    if (!ctx.volumes) return;
+    std::string json = ctx.volumes->mounts_json(rec.id, rec.config_json, rec.host_config_json);
+    simdjson::dom::parser parser;
+    simdjson::padded_string text(json);
+    simdjson::dom::array arr;
+    if (parser.parse(text).get(arr)) return;
+    for (simdjson::dom::element m : arr) {
+        std::string_view type, source, target;
+        bool rw = true;
+        if (m["Type"].get(type) || m["Source"].get(source) || m["Destination"].get(target)) continue;
+        if (type != "volume" && type != "bind") continue;
+        if (m["RW"].get(rw)) rw = true;
+        bool known = std::any_of(mounts.begin(), mounts.end(),
+                                 [&](const jobs::ContainerMount& c) { return c.target == target; });
+        if (!known && !source.empty() && target.starts_with('/') && target != "/")
+            mounts.push_back({std::string(target), std::string(source), false, !rw});
+    }
+}
+
 struct Target {
     graph::ContainerRecord rec;
     jobs::ContainerFs fs;
@@ -76,7 +102,9 @@ Result<Target> open_target(ApiContext& ctx, const Request& req, bool need_path) 
     auto root = ctx.storage->open_root(rec->id);
     if (!root) return fail(std::move(root.error()).wrap("open the root of " + rec->name));
     const std::string& hc = rec->host_config_json;
-    jobs::ContainerFs fs{std::move(*root), jobs::container_mounts(hc),
+    auto mounts = jobs::container_mounts(hc);
+    add_volume_mounts(ctx, *rec, mounts);
+    jobs::ContainerFs fs{std::move(*root), std::move(mounts),
                          rec->state == "running" || rec->state == "paused",
                          hc.find("\"ReadonlyRootfs\":true") != std::string::npos};
     return Target{std::move(*rec), std::move(fs)};
