@@ -277,19 +277,17 @@ std::string init_binary(const std::string& configured) {
 
 // Containers: cgroups under "berth" (with favordynmods on the cgroup root, see
 // kernel/cgroup.hpp), the exec driver and the lifecycle engine. Containers the store says were
-// running when berthd last stopped are exited now (their processes died with the daemon).
+// running when berthd last stopped are exited now (what a crash left running is killed with its cgroup).
 void Daemon::open_engine(const kernel::CgroupInfo& layout) {
     if (auto f = kernel::favor_dynamic_cgroup_changes(layout); !f)
         log::warn("cgroup favordynmods: " + f.error().message);
     auto cg = kernel::CgroupManager::create(layout, cfg.cgroup_parent);
     if (cg) cgroups = std::move(*cg);
     else log::warn("cgroups unavailable, containers run without limits: " + cg.error().message);
-    if (cgroups) {
-        std::vector<std::string> keep;
-        if (auto cs = containers->list())
-            for (auto& c : *cs) keep.push_back(c.id);
-        (void)cgroups->remove_stale(keep);
-    }
+    // Nothing runs yet (berth has no live restore): every cgroup under our parent is a leftover,
+    // and a crashed berthd's containers may still have processes in theirs. Destroying them
+    // kills those, so the records below can say "exited" truthfully and unmount.
+    if (cgroups) (void)cgroups->remove_stale({});
     if (auto cs = containers->list())
         for (auto c : *cs)
             if (c.state == "running" || c.state == "paused" || c.state == "restarting") {

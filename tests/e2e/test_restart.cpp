@@ -176,3 +176,20 @@ TEST_F(RestartTest, init_runs_as_pid_1_forwards_signals_and_reaps_orphans) {
     auto write = d("run --rm --init busybox sh -c 'echo x > /sbin/docker-init'");
     EXPECT_NE(write.exit_code, 0);
 }
+
+TEST_F(RestartTest, a_crashed_berthd_is_reconciled_on_its_next_start) {
+    ASSERT_EQ(d("run -d --name lost busybox sleep 4343").exit_code, 0);
+    ASSERT_EQ(d("run -d --name back --restart unless-stopped busybox sleep 1000").exit_code, 0);
+    // No helper process holds the containers: a SIGKILLed daemon leaves them running.
+    ASSERT_EQ(daemon.stop(SIGKILL), 128 + SIGKILL);
+    ASSERT_TRUE(daemon.start());
+    // The next start finds them: the one without a policy is exited and its process gone, the
+    // other runs again under its policy; nothing is left mounted or running from before.
+    EXPECT_EQ(inspect("lost", "{{.State.Status}} {{.State.ExitCode}}"), "exited 255\n");
+    auto gone = run_command("for i in $(seq 50); do pgrep -f 'sleep 434[3]' || exit 0; sleep 0.1; "
+                            "done; exit 1");
+    EXPECT_EQ(gone.exit_code, 0) << "the crashed daemon's container still runs";
+    EXPECT_TRUE(eventually("back", "{{.State.Status}}", "running\n"));
+    ASSERT_EQ(d("start lost").exit_code, 0);  // and it can run again
+    EXPECT_EQ(inspect("lost", "{{.State.Status}}"), "running\n");
+}
