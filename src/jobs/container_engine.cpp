@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <optional>
 #include <simdjson.h>
 
@@ -223,13 +224,45 @@ void ContainerEngine::on_reap(loop::Completion& c) {
         e->loop_.post(e->reap_);
 }
 
+// As dockerd: a container's events carry its image, name and labels besides their own attributes
+// (so `docker events --filter label=…` finds them).
+std::vector<std::pair<std::string, std::string>> container_event_attributes(
+    const graph::ContainerRecord& c) {
+    std::vector<std::pair<std::string, std::string>> out;
+    simdjson::dom::parser parser;
+    simdjson::padded_string text(c.config_json);
+    element cfg;
+    if (parser.parse(text).get(cfg)) return out;
+    out.emplace_back("image", str(cfg, "Image"));
+    out.emplace_back("name", c.name);
+    simdjson::dom::object labels;
+    if (!cfg["Labels"].get(labels))
+        for (auto [k, v] : labels) {
+            std::string_view value;
+            if (!v.get(value)) out.emplace_back(std::string(k), std::string(value));
+        }
+    return out;
+}
+
 void ContainerEngine::publish(const std::string& action, const std::string& id,
-                              std::vector<std::pair<std::string, std::string>> extra) {
+                              std::vector<std::pair<std::string, std::string>> extra,
+                              const graph::ContainerRecord* record) {
     Event e;
     e.type = "container";
     e.action = action;
     e.actor_id = id;
     e.attributes = std::move(extra);
+    std::optional<graph::ContainerRecord> found;
+    if (!record && !id.empty()) {
+        if (auto r = containers_.get(id)) found = std::move(*r);
+        record = found ? &*found : nullptr;
+    }
+    if (record)
+        for (auto& a : container_event_attributes(*record)) {
+            bool given = std::any_of(e.attributes.begin(), e.attributes.end(),
+                                     [&](const auto& have) { return have.first == a.first; });
+            if (!given) e.attributes.push_back(std::move(a));
+        }
     events_.publish(std::move(e));
 }
 
@@ -367,7 +400,7 @@ void ContainerEngine::on_started(Running& r, const Result<>& res) {
         r.record.oom_killed = false;
         start_health(r.record);
         (void)containers_.update_state(r.record);
-        publish("start", r.id, {{"name", r.record.name}});
+        publish("start", r.id, {{"name", r.record.name}}, &r.record);
     } else {
         r.record.error = res.error().message;  // State.Error
     }
@@ -405,7 +438,9 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
     if (r.log) r.log->close(nullptr);  // an exec failure ends here without exited_cb
     for (OutputListener* l : std::vector<OutputListener*>(r.listeners)) l->on_end();
     r.listeners.clear();
-    publish("die", id, {{"exitCode", std::to_string(st.exit_code)}, {"name", r.record.name}});
+    if (st.oom_killed) publish("oom", id, {{"name", r.record.name}}, &r.record);
+    publish("die", id, {{"exitCode", std::to_string(st.exit_code)}, {"name", r.record.name}},
+            &r.record);
     bool remove_now = r.auto_remove || !r.removed_done.empty();
     // --rm removes the anonymous volumes too (the CLI's AutoRemove, as dockerd's RemoveVolume).
     bool remove_volumes = r.auto_remove || r.remove_volumes;
@@ -612,7 +647,7 @@ Result<> ContainerEngine::pause(const std::string& ref, bool frozen) {
     if (auto f = frozen ? cg->freeze() : cg->thaw(); !f) return f;
     r.record.state = frozen ? "paused" : "running";
     (void)containers_.update_state(r.record);
-    publish(frozen ? "pause" : "unpause", r.id, {{"name", r.record.name}});
+    publish(frozen ? "pause" : "unpause", r.id, {{"name", r.record.name}}, &r.record);
     return {};
 }
 
@@ -682,6 +717,8 @@ Result<> ContainerEngine::signal(const std::string& id, int signo) {
         return fail(Error::conflict("Container " + id + " is not running"));
     Running& r = *it->second;
     auto sent = r.proc->signal(signo);
+    if (sent) publish("kill", id, {{"name", r.record.name}, {"signal", std::to_string(signo)}},
+                      &r.record);
     // A frozen process takes a signal only once thawed: a kill unpauses, as with Docker.
     if (sent && r.record.state == "paused" && (signo == SIGKILL || signo == SIGTERM)) {
         if (kernel::Cgroup* cg = r.proc->cgroup()) (void)cg->thaw();
@@ -710,7 +747,7 @@ Result<> ContainerEngine::remove_stopped(const std::string& id) {
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
     if (auto r = containers_.remove(id); !r) return fail(r.error());
     (void)images_.collect_removed_images();
-    publish("destroy", id, {{"name", rec->name}});
+    publish("destroy", id, {{"name", rec->name}}, &*rec);
     return {};
 }
 
@@ -779,6 +816,7 @@ struct ContainerEngine::Stop {
     }
     void on_exit() {
         exited = true;
+        engine->publish("stop", id);
         auto d = std::move(done);
         d(Result<>{});
         if (timer.in_flight()) engine->loop_.cancel(timer);

@@ -32,6 +32,10 @@ namespace berth::jobs {
 
 class EventBus;
 
+// The attributes every event of a container carries, as dockerd's: image, name, its labels.
+std::vector<std::pair<std::string, std::string>> container_event_attributes(
+    const graph::ContainerRecord& c);
+
 // Someone reading a container's output (an attached client).
 struct OutputListener {
     virtual ~OutputListener() = default;
@@ -106,6 +110,12 @@ public:
     void remove(const std::string& id, bool force, std::function<void(Result<>)> done,
                 bool remove_volumes = false);
     Result<> signal(const std::string& id, int signo);
+    // A container event from an API handler (attach, restart, …), with the container's image
+    // and labels as every container event.
+    void announce(const std::string& action, const std::string& id,
+                  std::vector<std::pair<std::string, std::string>> extra = {}) {
+        publish(action, id, std::move(extra));
+    }
     // docker kill: a signal from the user, who thereby stopped it (restart policies spare it).
     Result<> kill(const std::string& id, int signo);
     // --init: the host binary bound at /sbin/docker-init ("" when there is none), and whether
@@ -174,8 +184,10 @@ private:
     void on_started(Running& r, const Result<>& res);
     void on_exited(Running& r, const drivers::ExitStatus& st);
     void notify(const std::string& id, bool removed, int exit_code);
+    // A container event; its image and labels come from `record` (looked up when null).
     void publish(const std::string& action, const std::string& id,
-                 std::vector<std::pair<std::string, std::string>> extra = {});
+                 std::vector<std::pair<std::string, std::string>> extra = {},
+                 const graph::ContainerRecord* record = nullptr);
 
     static void on_reap(loop::Completion& c);
     Result<std::unique_ptr<drivers::JsonFileLog>> open_log(const std::string& id,

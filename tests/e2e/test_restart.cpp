@@ -193,3 +193,29 @@ TEST_F(RestartTest, a_crashed_berthd_is_reconciled_on_its_next_start) {
     ASSERT_EQ(d("start lost").exit_code, 0);  // and it can run again
     EXPECT_EQ(inspect("lost", "{{.State.Status}}"), "running\n");
 }
+
+TEST_F(RestartTest, container_events_follow_the_lifecycle_with_image_and_labels) {
+    auto since = run_command("date +%s").output;
+    since.pop_back();
+    ASSERT_EQ(d("run --name evs -l team=blue busybox true").exit_code, 0);
+    ASSERT_EQ(d("start evs").exit_code, 0);
+    ASSERT_EQ(d("run -d --name evl -l team=blue busybox sleep 1000").exit_code, 0);
+    ASSERT_EQ(d("restart -t 0 evl").exit_code, 0);
+    ASSERT_EQ(d("stop -t 0 evl").exit_code, 0);
+    ASSERT_EQ(d("rm evs").exit_code, 0);
+    ASSERT_EQ(d("rm evl").exit_code, 0);
+    auto ev = d("events --since " + since + " --until $(($(date +%s)+1)) --filter label=team=blue "
+                "--format '{{.Actor.Attributes.name}} {{.Action}} {{.Actor.Attributes.image}}'");
+    EXPECT_EQ(ev.output,
+              "evs create busybox\nevs attach busybox\nevs start busybox\nevs die busybox\n"
+              "evs start busybox\nevs die busybox\n"
+              "evl create busybox\nevl start busybox\n"
+              // -t 0: SIGTERM, then SIGKILL at once, each a kill event, as dockerd sends them
+              "evl kill busybox\nevl kill busybox\nevl die busybox\nevl stop busybox\n"
+              "evl start busybox\nevl restart busybox\n"
+              "evl kill busybox\nevl kill busybox\nevl die busybox\nevl stop busybox\n"
+              "evs destroy busybox\nevl destroy busybox\n");
+    auto sig = d("events --since " + since + " --until $(($(date +%s)+1)) --filter event=kill "
+                 "--format '{{.Actor.Attributes.signal}}'");
+    EXPECT_EQ(sig.output, "15\n9\n15\n9\n");
+}

@@ -219,6 +219,8 @@ void publish(ApiContext& ctx, const std::string& action, const graph::ContainerR
     e.action = action;
     e.actor_id = c.id;
     e.attributes = {{"image", image}, {"name", c.name}};
+    for (auto& a : jobs::container_event_attributes(c))
+        if (a.first != "image" && a.first != "name") e.attributes.push_back(std::move(a));
     ctx.events->publish(std::move(e));
 }
 
@@ -521,7 +523,10 @@ void restart_container(ApiContext& ctx, Exchange& ex) {
     std::string id = c->id;
     ctx.engine->stop(id, SIGTERM, int(timeout), [&ctx, later, id](Result<> r) {
         if (!r && r.error().kind != ErrorKind::not_modified) return answer(later, r);
-        ctx.engine->start(id, [later](Result<> s) { answer(later, s); });
+        ctx.engine->start(id, [&ctx, later, id](Result<> s) {
+            if (s) ctx.engine->announce("restart", id);
+            answer(later, s);
+        });
     });
 }
 
@@ -580,6 +585,7 @@ void attach_container(ApiContext& ctx, Exchange& ex) {
     bool stdin_once = c->config_json.find("\"StdinOnce\":true") != std::string::npos;
     auto keys = parse_detach_keys(req.query_value("detachKeys").value_or(""));
     if (!keys) return ex.respond_error(keys.error());
+    ctx.engine->announce("attach", c->id, {{"name", c->name}});
     new AttachStream(ctx, ex, c->id,
                      {tty, req.query_bool("stdout"), req.query_bool("stderr"),
                       open_stdin && req.query_bool("stdin"), stdin_once, std::move(*keys)});
