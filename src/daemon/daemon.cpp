@@ -170,6 +170,7 @@ Result<> Daemon::start() {
     http::register_event_routes(router, api);
     http::register_image_routes(router, api);
     http::register_container_routes(router, api);
+    http::register_stats_routes(router, api);
 
     http::ServerLimits limits;
     limits.connections_max = size_t(cfg.api_max_connections);

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <optional>
 #include <simdjson.h>
 
@@ -142,6 +143,7 @@ Result<drivers::ContainerSpec> spec_from(const graph::ContainerRecord& c, const 
     s.resources.pids_limit = num(hc, "PidsLimit");
     s.resources.cpuset_cpus = str(hc, "CpusetCpus");
     s.resources.cpuset_mems = str(hc, "CpusetMems");
+    s.resources.blkio_weight = uint16_t(std::clamp<int64_t>(num(hc, "BlkioWeight"), 0, 1000));
     auto_remove = flag(hc, "AutoRemove");
     return s;
 }
@@ -370,6 +372,12 @@ void ContainerEngine::unlisten(const std::string& id, OutputListener* l) {
 
 std::string ContainerEngine::log_path(const std::string& id) const {
     return storage_.container_dir(id) + "/" + id + "-json.log";
+}
+
+kernel::Cgroup* ContainerEngine::cgroup(const std::string& id) {
+    auto it = running_.find(id);
+    if (it == running_.end() || !it->second->proc || it->second->proc->reaped()) return nullptr;
+    return it->second->proc->cgroup();
 }
 
 Result<> ContainerEngine::resize(const std::string& id, unsigned short rows, unsigned short cols) {

@@ -68,6 +68,9 @@ public:
     void close_stdin(const std::string& id);
     bool running(const std::string& id) const { return running_.contains(id); }
     bool tty(const std::string& id) const;
+    // The cgroup of a running (or paused) container, for stats, top and update; null when it
+    // is not running or runs without cgroups. Valid until the loop runs again.
+    kernel::Cgroup* cgroup(const std::string& id);
     // The json-file log of a container.
     std::string log_path(const std::string& id) const;
     // Removes a stopped container: record, storage, and the images rmi -f left behind. A
