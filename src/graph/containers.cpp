@@ -133,7 +133,8 @@ Result<> ContainerStore::update_state(const ContainerRecord& c) {
 Result<> ContainerStore::update_host_config(std::string_view id,
                                             const std::string& host_config_json) {
     Stmt st;
-    if (auto r = prepare(store_.db(), "UPDATE containers SET host_config_json = ?2 WHERE id = ?1", st);
+    if (auto r =
+            prepare(store_.db(), "UPDATE containers SET host_config_json = ?2 WHERE id = ?1", st);
         !r)
         return r;
     bind(st.s, 1, id);

@@ -38,9 +38,9 @@ void blkio_stats(JsonWriter& w, const StatsSample* s) {
     w.key("blkio_stats").begin_object();
     blkio_list(w, "io_service_bytes_recursive", s ? s->cgroup.io_service_bytes : none);
     blkio_list(w, "io_serviced_recursive", s ? s->cgroup.io_serviced : none);
-    for (std::string_view k : {"io_queue_recursive", "io_service_time_recursive",
-                               "io_wait_time_recursive", "io_merged_recursive",
-                               "io_time_recursive", "sectors_recursive"})
+    for (std::string_view k :
+         {"io_queue_recursive", "io_service_time_recursive", "io_wait_time_recursive",
+          "io_merged_recursive", "io_time_recursive", "sectors_recursive"})
         w.field_null(k);
     w.end_object();
 }
@@ -132,8 +132,7 @@ uint64_t memory_usage_no_cache(const kernel::CgroupStats& s) {
             if (k == key) return v;
         return std::nullopt;
     };
-    if (auto v = find("total_inactive_file"); v && *v < s.memory_usage)
-        return s.memory_usage - *v;
+    if (auto v = find("total_inactive_file"); v && *v < s.memory_usage) return s.memory_usage - *v;
     if (auto v = find("inactive_file"); v && *v < s.memory_usage) return s.memory_usage - *v;
     return s.memory_usage;
 }

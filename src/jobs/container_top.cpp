@@ -3,14 +3,11 @@
 // from the packed device number, TIME as [DD-]HH:MM:SS (ps -ef) or M:SS (ps aux).
 #include "jobs/container_top.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
 
-#include "kernel/cgroup.hpp"
+#include "base/time.hpp"
 
 namespace berth::jobs {
 
@@ -25,9 +22,12 @@ std::string start_time(const kernel::ProcessInfo& p, const TopHost& h) {
     localtime_r(&started, &st);
     localtime_r(&now, &nt);
     char buf[32];
-    if (now - started < day_s) strftime(buf, sizeof buf, "%H:%M", &st);
-    else if (st.tm_year == nt.tm_year) strftime(buf, sizeof buf, "%b%d", &st);
-    else strftime(buf, sizeof buf, "%Y", &st);
+    if (now - started < day_s)
+        strftime(buf, sizeof buf, "%H:%M", &st);
+    else if (st.tm_year == nt.tm_year)
+        strftime(buf, sizeof buf, "%b%d", &st);
+    else
+        strftime(buf, sizeof buf, "%Y", &st);
     return buf;
 }
 
@@ -63,8 +63,10 @@ std::string clock_time(uint64_t seconds, bool full) {
     }
     unsigned long long d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60,
                        s = seconds % 60;
-    if (d) std::snprintf(buf, sizeof buf, "%llu-%02llu:%02llu:%02llu", d, h, m, s);
-    else std::snprintf(buf, sizeof buf, "%02llu:%02llu:%02llu", h, m, s);
+    if (d)
+        std::snprintf(buf, sizeof buf, "%llu-%02llu:%02llu:%02llu", d, h, m, s);
+    else
+        std::snprintf(buf, sizeof buf, "%02llu:%02llu:%02llu", h, m, s);
     return buf;
 }
 
@@ -104,9 +106,8 @@ std::vector<std::string> bsd_row(const kernel::ProcessInfo& p, const TopHost& h)
 std::vector<std::string> full_row(const kernel::ProcessInfo& p, const TopHost& h) {
     uint64_t secs = cpu_ticks(p) / std::max<uint64_t>(h.ticks_per_s, 1);
     uint64_t c = std::min<uint64_t>(cpu_permille(p, h) / 10, 99);  // procps caps C at 99
-    return {user(p, h),        std::to_string(p.pid), std::to_string(p.ppid),
-            std::to_string(c), start_time(p, h),      tty_name(p.tty_nr),
-            clock_time(secs, true), command(p)};
+    return {user(p, h),       std::to_string(p.pid), std::to_string(p.ppid), std::to_string(c),
+            start_time(p, h), tty_name(p.tty_nr),    clock_time(secs, true), command(p)};
 }
 
 }  // namespace
@@ -141,20 +142,25 @@ TopTable top_table(const std::vector<kernel::ProcessInfo>& procs, TopFormat form
 
 TopHost current_top_host() {
     TopHost h;
-    h.now_s = int64_t(::time(nullptr));
+    h.now_s = wall_clock_ns() / 1000000000;
     h.boot_time_s = kernel::boot_time_s();
     h.ticks_per_s = kernel::clock_ticks_per_s();
     h.mem_total_bytes = kernel::cgroupfs::host_memory_bytes();
-    long page = ::sysconf(_SC_PAGESIZE);
-    if (page > 0) h.page_bytes = uint64_t(page);
-    // Names as the host's ps shows them: the host's passwd database, not the container's.
-    h.user_name = [](uid_t uid) -> std::string {
-        passwd pw{}, *found = nullptr;
-        char buf[1024];
-        if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || !found) return "";
-        return pw.pw_name;
-    };
+    h.page_bytes = kernel::page_bytes();
+    h.user_name = &kernel::host_user_name;
     return h;
+}
+
+Result<TopTable> top_of(const kernel::Cgroup& cgroup, TopFormat format) {
+    std::vector<kernel::ProcessInfo> procs;
+    for (pid_t pid : cgroup.pids()) {
+        auto p = kernel::read_process(pid);
+        if (p)
+            procs.push_back(std::move(*p));
+        else if (p.error().kind != ErrorKind::not_found)
+            return fail(std::move(p.error()));
+    }
+    return top_table(procs, format, current_top_host());
 }
 
 }  // namespace berth::jobs

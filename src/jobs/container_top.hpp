@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "kernel/cgroup.hpp"
 #include "kernel/proc_stat.hpp"
 
 namespace berth::jobs {
@@ -41,7 +42,9 @@ struct TopTable {
 
 TopTable top_table(const std::vector<kernel::ProcessInfo>& procs, TopFormat format,
                    const TopHost& host);
-// The host's facts and /etc/passwd names, read now.
+// The host's facts and its passwd names, read now.
 TopHost current_top_host();
+// docker top: the processes of `cgroup` read from /proc (one that exits meanwhile is left out).
+Result<TopTable> top_of(const kernel::Cgroup& cgroup, TopFormat format);
 
 }  // namespace berth::jobs

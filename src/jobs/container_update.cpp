@@ -58,11 +58,22 @@ Result<> expect_type(element obj, const char* key, bool string) {
 }
 
 // Resources berth cannot change on a running container yet; refused rather than dropped.
-constexpr const char* not_updatable[] = {
-    "CpuRealtimePeriod", "CpuRealtimeRuntime",   "BlkioWeightDevice",   "BlkioDeviceReadBps",
-    "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "Devices",
-    "DeviceCgroupRules", "DeviceRequests",       "Ulimits",             "MemorySwappiness",
-    "IOMaximumIOps",     "IOMaximumBandwidth",   "CpuCount",            "CpuPercent"};
+constexpr const char* not_updatable[] = {"CpuRealtimePeriod",
+                                         "CpuRealtimeRuntime",
+                                         "BlkioWeightDevice",
+                                         "BlkioDeviceReadBps",
+                                         "BlkioDeviceWriteBps",
+                                         "BlkioDeviceReadIOps",
+                                         "BlkioDeviceWriteIOps",
+                                         "Devices",
+                                         "DeviceCgroupRules",
+                                         "DeviceRequests",
+                                         "Ulimits",
+                                         "MemorySwappiness",
+                                         "IOMaximumIOps",
+                                         "IOMaximumBandwidth",
+                                         "CpuCount",
+                                         "CpuPercent"};
 
 bool empty_value(element e) {
     int64_t i = 0;
@@ -121,17 +132,20 @@ Result<> check_restart_policy(const std::pair<std::string, int64_t>& p) {
                                    "'; use one of 'no', 'always', 'on-failure', or "
                                    "'unless-stopped'"));
     if (retries < 0)
-        return fail(Error::invalid("invalid restart policy: maximum retry count cannot be negative"));
+        return fail(
+            Error::invalid("invalid restart policy: maximum retry count cannot be negative"));
     if (retries > 0 && name != "on-failure")
-        return fail(Error::invalid("invalid restart policy: maximum retry count can only be used "
-                                   "with 'on-failure'"));
+        return fail(
+            Error::invalid("invalid restart policy: maximum retry count can only be used "
+                           "with 'on-failure'"));
     return {};
 }
 
 // dockerd's checks of the request alone (daemon_unix.go, update=true); its messages, 400.
 Result<> check_request(const UpdateRequest& r, int cpus) {
     auto bad = [](std::string m) { return fail(Error::invalid(std::move(m))); };
-    if (r.memory != 0 && r.memory < memory_min_bytes) return bad("Minimum memory limit allowed is 6MB");
+    if (r.memory != 0 && r.memory < memory_min_bytes)
+        return bad("Minimum memory limit allowed is 6MB");
     if (r.memory > 0 && r.memory_swap > 0 && r.memory_swap < r.memory)
         return bad("Minimum memoryswap limit should be larger than memory limit, see usage");
     if (r.memory_reservation > 0 && r.memory_reservation < memory_min_bytes)
@@ -148,8 +162,9 @@ Result<> check_request(const UpdateRequest& r, int cpus) {
                    " CPUs available");
     }
     if (r.cpu_period != 0 && (r.cpu_period < 1000 || r.cpu_period > 1000000))
-        return bad("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s "
-                   "(i.e. 1000000)");
+        return bad(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s "
+            "(i.e. 1000000)");
     if (r.cpu_quota > 0 && r.cpu_quota < 1000)
         return bad("CPU cfs quota can not be less than 1ms (i.e. 1000)");
     if (r.blkio_weight > 0 && (r.blkio_weight < 10 || r.blkio_weight > 1000))
@@ -170,25 +185,32 @@ Result<> check_conflicts(const UpdateRequest& r, element hc, int64_t swap, const
         return fail(Error::conflict("Cannot update container " + id + ": " + std::move(m)));
     };
     if (r.nano_cpus > 0 && int_of(hc, "CpuPeriod") > 0)
-        return conflict("Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set");
+        return conflict(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set");
     if (r.nano_cpus > 0 && int_of(hc, "CpuQuota") > 0)
-        return conflict("Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set");
+        return conflict(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set");
     if (r.cpu_period > 0 && int_of(hc, "NanoCpus") > 0)
-        return conflict("Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set");
+        return conflict(
+            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set");
     if (r.cpu_quota > 0 && int_of(hc, "NanoCpus") > 0)
-        return conflict("Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
+        return conflict(
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set");
     if (r.memory != 0 && r.memory > swap && r.memory_swap == 0)
-        return conflict("Memory limit should be smaller than already set memoryswap limit, update "
-                        "the memoryswap at the same time");
+        return conflict(
+            "Memory limit should be smaller than already set memoryswap limit, update "
+            "the memoryswap at the same time");
     bool auto_remove = false;
     if (hc["AutoRemove"].get(auto_remove)) auto_remove = false;
     if (r.restart_policy && auto_remove && r.restart_policy->first != "no")
-        return conflict("Restart policy cannot be updated because AutoRemove is enabled for the container");
+        return conflict(
+            "Restart policy cannot be updated because AutoRemove is enabled for the container");
     return {};
 }
 
 // The HostConfig fields the request changes, as JSON values.
-std::map<std::string, std::string> changed_fields(const UpdateRequest& r, element hc, int64_t swap) {
+std::map<std::string, std::string> changed_fields(const UpdateRequest& r, element hc,
+                                                  int64_t swap) {
     std::map<std::string, std::string> out;
     auto number = [&](const char* key, int64_t v) {
         if (v != 0) out[key] = std::to_string(v);
@@ -284,8 +306,9 @@ Result<MergedUpdate> merge_update(std::string_view host_config_json, std::string
     // A PidsLimit set back to unlimited must reach the cgroup as "max" (0 there is "unset").
     if (req->pids_limit && *req->pids_limit == 0) out.limits.pids_limit = -1;
     if (req->kernel_memory != 0)
-        out.warnings.push_back("Setting kernel memory limit is not supported by berth; the "
-                               "KernelMemory value was discarded.");
+        out.warnings.push_back(
+            "Setting kernel memory limit is not supported by berth; the "
+            "KernelMemory value was discarded.");
     return out;
 }
 

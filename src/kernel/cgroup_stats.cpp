@@ -86,10 +86,14 @@ void io_stat_entries_v2(std::string_view text, std::vector<BlkioEntry>& bytes,
             if (eq == std::string_view::npos) continue;
             uint64_t v = to_u64(kv.substr(eq + 1)).value_or(0);
             std::string_view k = kv.substr(0, eq);
-            if (k == "rbytes") rbytes = v;
-            else if (k == "wbytes") wbytes = v;
-            else if (k == "rios") rios = v;
-            else if (k == "wios") wios = v;
+            if (k == "rbytes")
+                rbytes = v;
+            else if (k == "wbytes")
+                wbytes = v;
+            else if (k == "rios")
+                rios = v;
+            else if (k == "wios")
+                wios = v;
         }
         bytes.push_back(BlkioEntry{dev->first, dev->second, "read", rbytes});
         bytes.push_back(BlkioEntry{dev->first, dev->second, "write", wbytes});

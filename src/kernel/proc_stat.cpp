@@ -3,10 +3,11 @@
 #include "kernel/proc_stat.hpp"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <vector>
 
@@ -153,6 +154,18 @@ uint64_t boot_time_s(const std::string& proc_root) {
     uint64_t v = 0;
     to_num(next_word(rest), v);
     return v;
+}
+
+uint64_t page_bytes() {
+    long page = ::sysconf(_SC_PAGESIZE);
+    return page > 0 ? uint64_t(page) : 4096;
+}
+
+std::string host_user_name(uid_t uid) {
+    passwd pw{}, *found = nullptr;
+    char buf[1024];
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) != 0 || !found) return "";
+    return pw.pw_name;
 }
 
 uint64_t clock_ticks_per_s() {

@@ -29,9 +29,9 @@ struct ProcessInfo {
     pid_t pid = 0, ppid = 0;
     uid_t uid = 0;
     char state = '?';
-    int tty_nr = 0;               // major/minor as the kernel packs them; 0: none
+    int tty_nr = 0;  // major/minor as the kernel packs them; 0: none
     uint64_t utime_ticks = 0, stime_ticks = 0;
-    uint64_t start_ticks = 0;     // since boot, in clock ticks
+    uint64_t start_ticks = 0;  // since boot, in clock ticks
     uint64_t vsize_bytes = 0, rss_pages = 0;
     std::string comm;
     std::vector<std::string> argv;  // empty for kernel threads and zombies
@@ -48,5 +48,8 @@ Result<ProcessInfo> read_process(pid_t pid, const std::string& proc_root = "/pro
 // btime from /proc/stat: the boot time, unix seconds.
 uint64_t boot_time_s(const std::string& proc_root = "/proc");
 uint64_t clock_ticks_per_s();
+uint64_t page_bytes();
+// The host's name for `uid` (its passwd database, as the host's ps shows it); "" if none.
+std::string host_user_name(uid_t uid);
 
 }  // namespace berth::kernel

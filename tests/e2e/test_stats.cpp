@@ -18,7 +18,7 @@ using namespace berth::e2e;
 namespace {
 
 class StatsTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "needs root: layers keep owners";
         if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
@@ -152,9 +152,9 @@ TEST_F(StatsTest, a_client_that_leaves_a_stream_leaves_nothing_behind) {
 }
 
 TEST_F(StatsTest, top_lists_the_containers_processes_with_ps_ef_columns) {
-    ASSERT_EQ(d("run -d --name tops busybox sh -c 'busybox sleep 1000 & busybox sleep 2000'")
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        d("run -d --name tops busybox sh -c 'busybox sleep 1000 & busybox sleep 2000'").exit_code,
+        0);
     std::string out = until_output_has("top tops", "sleep 2000");
     auto lines = std::count(out.begin(), out.end(), '\n');
     EXPECT_EQ(lines, 3) << out;  // the title and two processes (sh exec'd the last sleep)
@@ -200,8 +200,9 @@ TEST_F(StatsTest, update_writes_the_running_cgroup_and_inspect_shows_it) {
     auto u = d("update --memory 100m --cpus 0.5 --pids-limit 50 upd");
     ASSERT_EQ(u.exit_code, 0) << u.error;
     EXPECT_EQ(u.output, "upd\n");
-    auto i = d("inspect upd --format '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} "
-               "{{.HostConfig.PidsLimit}} {{.HostConfig.MemorySwap}}'");
+    auto i =
+        d("inspect upd --format '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} "
+          "{{.HostConfig.PidsLimit}} {{.HostConfig.MemorySwap}}'");
     EXPECT_EQ(i.output, "104857600 500000000 50 134217728\n");
     std::string seen = until_output_has("logs --tail 1 upd", "M=104857600 P=50 C=50000");
     EXPECT_NE(seen.find("M=104857600 P=50 C=50000"), std::string::npos) << seen;
@@ -210,15 +211,17 @@ TEST_F(StatsTest, update_writes_the_running_cgroup_and_inspect_shows_it) {
 }
 
 TEST_F(StatsTest, update_of_a_stopped_container_applies_at_the_next_start) {
-    std::string script = "busybox cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || "
-                         "busybox cat /sys/fs/cgroup/pids.max";
+    std::string script =
+        "busybox cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || "
+        "busybox cat /sys/fs/cgroup/pids.max";
     ASSERT_EQ(d("create --name later busybox sh -c '" + script + "'").exit_code, 0);
     auto u = d("update --pids-limit 20 --restart on-failure:2 later");
     ASSERT_EQ(u.exit_code, 0) << u.error;
-    EXPECT_EQ(d("inspect later --format '{{.HostConfig.PidsLimit}} "
-                "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}'")
-                  .output,
-              "20 on-failure 2\n");
+    EXPECT_EQ(
+        d("inspect later --format '{{.HostConfig.PidsLimit}} "
+          "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}'")
+            .output,
+        "20 on-failure 2\n");
     auto r = d("start -a later");
     ASSERT_EQ(r.exit_code, 0) << r.error;
     EXPECT_EQ(r.output, "20\n");
@@ -262,5 +265,7 @@ TEST_F(StatsTest, memory_below_current_usage_is_refused_and_the_old_limit_kept) 
     EXPECT_NE(u.error.find("Cannot update container"), std::string::npos) << u.error;
     EXPECT_EQ(d("inspect full --format '{{.HostConfig.Memory}}'").output, "134217728\n");
     auto s = d("stats --no-stream --format '{{.MemUsage}}' full");
-    EXPECT_TRUE(s.output.ends_with(" / 128MiB\n")) << s.output;
+    EXPECT_TRUE(s.output.ends_with(" / 128MiB\n"))
+        << s.output << s.error << u.error << d("inspect full --format '{{json .State}}'").output
+        << d("logs full").output;
 }

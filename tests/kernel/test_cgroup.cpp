@@ -784,8 +784,9 @@ TEST(CgroupV2Fake, stats_read_the_v2_files) {
     t.write("berth/c1/memory.max", "max\n");
     t.write("berth/c1/memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n");
     t.write("berth/c1/memory.stat", "anon 4096\nfile 8192\ninactive_file 2048\n");
-    t.write("berth/c1/cpu.stat", "usage_usec 3000\nuser_usec 2000\nsystem_usec 1000\n"
-                                 "nr_periods 10\nnr_throttled 2\nthrottled_usec 7\n");
+    t.write("berth/c1/cpu.stat",
+            "usage_usec 3000\nuser_usec 2000\nsystem_usec 1000\n"
+            "nr_periods 10\nnr_throttled 2\nthrottled_usec 7\n");
     t.write("berth/c1/pids.current", "3\n");
     t.write("berth/c1/pids.max", "50\n");
     t.write("berth/c1/io.stat", "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n");

@@ -19,16 +19,18 @@ using kernel::BlkioEntry;
 using simdjson::dom::element;
 
 TEST(CgroupStatsFormat, memory_stat_and_cpu_stat_keep_the_kernel_order) {
-    auto kv = kernel::cgroupfs::flat_keyed("cache 9441280\nrss 6758400\nbad line here\n"
-                                           "total_inactive_file 24576\n");
+    auto kv = kernel::cgroupfs::flat_keyed(
+        "cache 9441280\nrss 6758400\nbad line here\n"
+        "total_inactive_file 24576\n");
     ASSERT_EQ(kv.size(), 3u);
     EXPECT_EQ(kv[0], (std::pair<std::string, uint64_t>{"cache", 9441280}));
     EXPECT_EQ(kv[2], (std::pair<std::string, uint64_t>{"total_inactive_file", 24576}));
 }
 
 TEST(CgroupStatsFormat, v1_blkio_lines_become_entries_without_the_total) {
-    auto e = kernel::cgroupfs::blkio_entries_v1("8:0 Read 4096\n8:0 Write 8192\n8:16 Sync 1\n"
-                                                "Total 12289\n");
+    auto e = kernel::cgroupfs::blkio_entries_v1(
+        "8:0 Read 4096\n8:0 Write 8192\n8:16 Sync 1\n"
+        "Total 12289\n");
     ASSERT_EQ(e.size(), 3u);
     EXPECT_EQ(e[0], (BlkioEntry{8, 0, "Read", 4096}));
     EXPECT_EQ(e[2], (BlkioEntry{8, 16, "Sync", 1}));
@@ -321,8 +323,9 @@ TEST(Update, dockerds_checks_of_the_request_are_400s) {
               "Conflicting options: Nano CPUs and CPU Quota cannot both be set");
     EXPECT_EQ(msg(R"({"NanoCpus":3000000000})"),
               "range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available");
-    EXPECT_EQ(msg(R"({"CpuPeriod":10})"),
-              "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)");
+    EXPECT_EQ(
+        msg(R"({"CpuPeriod":10})"),
+        "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)");
     EXPECT_EQ(msg(R"({"BlkioWeight":5})"), "Range of blkio weight is from 10 to 1000");
     EXPECT_NE(msg(R"({"RestartPolicy":{"Name":"sometimes"}})").find("unknown policy 'sometimes'"),
               std::string::npos);

@@ -31,8 +31,8 @@ constexpr int64_t stats_interval_ns = 1000000000;
 // is not in the ring and the exchange is over.
 class StatsRequest {
   public:
-    static void start(ApiContext& ctx, Exchange& ex, std::string id, std::string name,
-                      bool stream, bool one_shot) {
+    static void start(ApiContext& ctx, Exchange& ex, std::string id, std::string name, bool stream,
+                      bool one_shot) {
         auto* s = new StatsRequest(ctx, ex, std::move(id), std::move(name), stream, one_shot);
         s->sample();
     }
@@ -40,7 +40,11 @@ class StatsRequest {
   private:
     StatsRequest(ApiContext& ctx, Exchange& ex, std::string id, std::string name, bool stream,
                  bool one_shot)
-        : ctx_(ctx), ex_(&ex), id_(std::move(id)), name_(std::move(name)), stream_(stream),
+        : ctx_(ctx),
+          ex_(&ex),
+          id_(std::move(id)),
+          name_(std::move(name)),
+          stream_(stream),
           one_shot_(one_shot) {
         timer_.context = this;
         timer_.callback = &StatsRequest::on_timer;
@@ -78,8 +82,10 @@ class StatsRequest {
     }
     void fail_with(const Error& e) {
         Exchange* ex = std::exchange(ex_, nullptr);
-        if (stream_) ex->end();  // the status is out already; the client sees the stream end
-        else ex->respond_error(e);
+        if (stream_)
+            ex->end();  // the status is out already; the client sees the stream end
+        else
+            ex->respond_error(e);
         release();
     }
     // Frees this now, or once the cancelled timer has come back from the ring.
@@ -107,8 +113,10 @@ class StatsRequest {
         auto* s = static_cast<StatsRequest*>(self);
         if (!s->ex_) return;
         Exchange* ex = std::exchange(s->ex_, nullptr);
-        if (s->stream_) ex->end();
-        else ex->respond_error(Error::make(ErrorKind::unavailable, "the daemon is shutting down"));
+        if (s->stream_)
+            ex->end();
+        else
+            ex->respond_error(Error::make(ErrorKind::unavailable, "the daemon is shutting down"));
         s->release();
     }
 
@@ -141,13 +149,9 @@ void container_top(ApiContext& ctx, Exchange& ex) {
     if (!cg) return ex.respond_error(Error::conflict("Container " + c->id + " is not running"));
     auto format = jobs::top_format(req.query_value("ps_args").value_or(""));
     if (!format) return ex.respond_error(format.error());
-    std::vector<kernel::ProcessInfo> procs;
-    for (pid_t pid : cg->pids()) {
-        auto p = kernel::read_process(pid);
-        if (p) procs.push_back(std::move(*p));
-        else if (p.error().kind != ErrorKind::not_found) return ex.respond_error(p.error());
-    }
-    jobs::TopTable t = jobs::top_table(procs, *format, jobs::current_top_host());
+    auto top = jobs::top_of(*cg, *format);
+    if (!top) return ex.respond_error(top.error());
+    const jobs::TopTable& t = *top;
     JsonWriter w;
     w.begin_object().key("Titles").begin_array();
     for (const std::string& title : t.titles) w.value(title);
