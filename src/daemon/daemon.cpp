@@ -168,9 +168,9 @@ Result<> Daemon::start() {
     api.count_open_fds = &kernel::count_open_fds;
     http::register_system_routes(router, api);
     http::register_event_routes(router, api);
+    http::register_stats_routes(router, api);
     http::register_image_routes(router, api);
     http::register_container_routes(router, api);
-    http::register_stats_routes(router, api);
 
     http::ServerLimits limits;
     limits.connections_max = size_t(cfg.api_max_connections);

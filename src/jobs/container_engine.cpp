@@ -374,12 +374,6 @@ std::string ContainerEngine::log_path(const std::string& id) const {
     return storage_.container_dir(id) + "/" + id + "-json.log";
 }
 
-kernel::Cgroup* ContainerEngine::cgroup(const std::string& id) {
-    auto it = running_.find(id);
-    if (it == running_.end() || !it->second->proc || it->second->proc->reaped()) return nullptr;
-    return it->second->proc->cgroup();
-}
-
 Result<> ContainerEngine::resize(const std::string& id, unsigned short rows, unsigned short cols) {
     auto it = running_.find(id);
     if (it == running_.end() || !it->second->proc || it->second->proc->reaped())
@@ -431,6 +425,12 @@ void ContainerEngine::resume_output(const std::string& id) {
     for (OutputListener* l : it->second->listeners)
         if (l->saturated()) return;
     it->second->proc->resume_output();
+}
+
+kernel::Cgroup* ContainerEngine::cgroup(const std::string& id) {
+    auto it = running_.find(id);
+    if (it == running_.end() || !it->second->proc || it->second->proc->reaped()) return nullptr;
+    return it->second->proc->cgroup();
 }
 
 Result<> ContainerEngine::signal(const std::string& id, int signo) {

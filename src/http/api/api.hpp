@@ -86,10 +86,10 @@ struct ApiContext {
 
 void register_system_routes(Router& router, ApiContext& ctx);
 void register_event_routes(Router& router, ApiContext& ctx);
-void register_image_routes(Router& router, ApiContext& ctx);
-void register_container_routes(Router& router, ApiContext& ctx);
 // GET /containers/{id}/stats, GET /containers/{id}/top, POST /containers/{id}/update (stats.cpp).
 void register_stats_routes(Router& router, ApiContext& ctx);
+void register_image_routes(Router& router, ApiContext& ctx);
+void register_container_routes(Router& router, ApiContext& ctx);
 // POST /images/create?fromImage=… and POST /images/{name}/push (pull.cpp).
 void pull_image(ApiContext& ctx, Exchange& ex);
 void push_image(ApiContext& ctx, Exchange& ex);
