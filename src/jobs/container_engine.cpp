@@ -433,6 +433,11 @@ kernel::Cgroup* ContainerEngine::cgroup(const std::string& id) {
     return it->second->proc->cgroup();
 }
 
+void ContainerEngine::host_config_updated(const std::string& id, const std::string& json) {
+    auto it = running_.find(id);
+    if (it != running_.end()) it->second->record.host_config_json = json;
+}
+
 Result<> ContainerEngine::signal(const std::string& id, int signo) {
     auto it = running_.find(id);
     // Reaped but still draining its output counts as stopped, as Docker sees it.

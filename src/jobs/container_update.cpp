@@ -321,12 +321,14 @@ Result<std::vector<std::string>> update_container(graph::ContainerStore& contain
     if (!merged) return fail(std::move(merged.error()));
     if (auto ok = containers.update_host_config(rec->id, merged->host_config_json); !ok)
         return fail(std::move(ok.error()));
+    engine.host_config_updated(rec->id, merged->host_config_json);
     // A stopped container gets the new HostConfig at its next start; a running (or paused)
     // one gets every merged limit written to its cgroup now.
     kernel::Cgroup* cg = engine.cgroup(rec->id);
     if (!cg) return std::move(merged->warnings);
     if (auto ok = cg->update(merged->limits); !ok) {
         (void)containers.update_host_config(rec->id, rec->host_config_json);
+        engine.host_config_updated(rec->id, rec->host_config_json);
         (void)cg->update(limits_of_host_config(rec->host_config_json));
         Error e = std::move(ok.error());
         e.message = "Cannot update container " + rec->id + ": " + e.message;
