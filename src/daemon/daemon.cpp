@@ -186,6 +186,7 @@ Result<> Daemon::start() {
     api.count_open_fds = &kernel::count_open_fds;
     http::register_system_routes(router, api);
     http::register_event_routes(router, api);
+    http::register_stats_routes(router, api);
     http::register_image_routes(router, api);
     http::register_volume_routes(router, api);
     http::register_container_routes(router, api);

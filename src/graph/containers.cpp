@@ -143,6 +143,22 @@ Result<> ContainerStore::update_state(const ContainerRecord& c) {
     return {};
 }
 
+Result<> ContainerStore::update_host_config(std::string_view id,
+                                            const std::string& host_config_json) {
+    Stmt st;
+    if (auto r =
+            prepare(store_.db(), "UPDATE containers SET host_config_json = ?2 WHERE id = ?1", st);
+        !r)
+        return r;
+    bind(st.s, 1, id);
+    bind(st.s, 2, host_config_json);
+    if (sqlite3_step(st.s) != SQLITE_DONE)
+        return fail(db_error(store_.db(), "update container host config"));
+    if (sqlite3_changes(store_.db()) == 0)
+        return fail(Error::not_found("No such container: " + std::string(id)));
+    return {};
+}
+
 Result<> ContainerStore::rename(std::string_view id, const std::string& name) {
     auto holder = query("WHERE name = ?1", name);
     if (!holder) return fail(holder.error());

@@ -47,6 +47,8 @@ public:
     Result<> rename(std::string_view id, const std::string& name);
     // Whether `name` is free.
     Result<bool> name_free(std::string_view name);
+    // docker update: the whole HostConfig replaced in one statement.
+    Result<> update_host_config(std::string_view id, const std::string& host_config_json);
 
 private:
     Result<std::vector<ContainerRecord>> query(std::string_view where, std::string_view arg);

@@ -144,6 +144,7 @@ Result<drivers::ContainerSpec> spec_from(const graph::ContainerRecord& c, const 
     s.resources.pids_limit = num(hc, "PidsLimit");
     s.resources.cpuset_cpus = str(hc, "CpusetCpus");
     s.resources.cpuset_mems = str(hc, "CpusetMems");
+    s.resources.blkio_weight = uint16_t(std::clamp<int64_t>(num(hc, "BlkioWeight"), 0, 1000));
     auto_remove = flag(hc, "AutoRemove");
     if (bool init = false; !hc["Init"].get(init)) s.init = init;
     return s;
@@ -708,6 +709,17 @@ void ContainerEngine::resume_output(const std::string& id) {
         if (l->saturated()) return;
     if (it->second->log && it->second->log->saturated()) return;
     it->second->proc->resume_output();
+}
+
+kernel::Cgroup* ContainerEngine::cgroup(const std::string& id) {
+    auto it = running_.find(id);
+    if (it == running_.end() || !it->second->proc || it->second->proc->reaped()) return nullptr;
+    return it->second->proc->cgroup();
+}
+
+void ContainerEngine::host_config_updated(const std::string& id, const std::string& json) {
+    auto it = running_.find(id);
+    if (it != running_.end()) it->second->record.host_config_json = json;
 }
 
 Result<> ContainerEngine::signal(const std::string& id, int signo) {

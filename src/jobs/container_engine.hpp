@@ -99,6 +99,12 @@ public:
     void close_stdin(const std::string& id);
     bool running(const std::string& id) const { return running_.contains(id); }
     bool tty(const std::string& id) const;
+    // The cgroup of a running (or paused) container, for stats, top and update; null when it
+    // is not running or runs without cgroups. Valid until the loop runs again.
+    kernel::Cgroup* cgroup(const std::string& id);
+    // docker update stored a new HostConfig: a running container's copy follows (what is read
+    // from it at exit, such as the RestartPolicy, is the updated one, as dockerd's monitor).
+    void host_config_updated(const std::string& id, const std::string& host_config_json);
     // The json-file log of a container.
     std::string log_path(const std::string& id) const;
     // The log writer of a running container (null when stopped or with the `none` driver).

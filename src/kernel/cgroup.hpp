@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/error.hpp"
@@ -33,16 +34,33 @@ struct CgroupLimits {
     uint16_t blkio_weight = 0;       // BlkioWeight 10..1000 (io.weight on v2)
 };
 
+// One line of blkio.*_recursive (v1: op "Read", "Write", …) or io.stat (v2: "read", "write"),
+// as Docker's BlkioStatEntry.
+struct BlkioEntry {
+    uint64_t major = 0, minor = 0;
+    std::string op;
+    uint64_t value = 0;
+    bool operator==(const BlkioEntry&) const = default;
+};
+
 struct CgroupStats {
+    bool unified = false;       // read from cgroup v2 files (Docker shows v2 fields then)
     uint64_t memory_usage = 0;  // bytes
     uint64_t memory_limit = 0;  // bytes (host memory when unlimited)
     uint64_t memory_max_usage = 0;
+    uint64_t memory_failcnt = 0;  // v1 memory.failcnt; v2: memory.events "oom", as Docker
+    // memory.stat as the kernel lists it (v1 "total_inactive_file", v2 "inactive_file", …).
+    std::vector<std::pair<std::string, uint64_t>> memory_stat;
     uint64_t cpu_usage_ns = 0;  // total
     uint64_t cpu_user_ns = 0;
     uint64_t cpu_system_ns = 0;
+    std::vector<uint64_t> cpu_percpu_ns;  // v1 cpuacct.usage_percpu; v2 has none
+    uint64_t cpu_periods = 0, cpu_throttled_periods = 0, cpu_throttled_ns = 0;  // cpu.stat
     uint64_t pids_current = 0;
     uint64_t pids_limit = 0;
     uint64_t oom_kills = 0;
+    std::vector<BlkioEntry> io_service_bytes;  // Docker's io_service_bytes_recursive
+    std::vector<BlkioEntry> io_serviced;       // io_serviced_recursive (v1 only)
 };
 
 // Internals shared by cgroup.cpp, cgroup_v1.cpp and cgroup_v2.cpp (callers use the classes).
@@ -168,6 +186,18 @@ std::string_view trim(std::string_view s);
 void sleep_ms(int ms);
 // How long freeze() waits for every task to stop before it thaws and gives up.
 constexpr int freeze_wait_ms_max = 1000;
+
+// cgroup_stats.cpp: the statistics files' formats, parsed without touching the kernel.
+// "key value" lines (memory.stat, cpu.stat) in the kernel's order.
+std::vector<std::pair<std::string, uint64_t>> flat_keyed(std::string_view text);
+// v1 blkio.*_recursive: "8:0 Read 4096" lines; the closing "Total N" line is left out.
+std::vector<BlkioEntry> blkio_entries_v1(std::string_view text);
+// v2 io.stat: "8:0 rbytes=… wbytes=… rios=… wios=…" → read/write byte entries (what Docker
+// reports as io_service_bytes_recursive) and read/write operation entries.
+void io_stat_entries_v2(std::string_view text, std::vector<BlkioEntry>& bytes,
+                        std::vector<BlkioEntry>& ios);
+// cpuacct.usage_percpu: space-separated ns per CPU.
+std::vector<uint64_t> number_list(std::string_view text);
 
 // cgroup_v1.cpp
 Result<> write_limits_v1(const Dirs& dirs, const CgroupLimits& limits);

@@ -90,6 +90,21 @@ uint64_t ns_per_tick() {
     return hz > 0 ? 1000000000ULL / uint64_t(hz) : 10000000ULL;
 }
 
+// CFQ's blkio.io_service_bytes_recursive is empty (or gone) on multi-queue kernels; the
+// throttle files count every request, as runc falls back to them.
+void stats_blkio_v1(const std::string& dir, CgroupStats& s) {
+    auto entries = [&](const char* name) {
+        std::vector<BlkioEntry> out;
+        if (auto text = read(dir + "/blkio." + name)) out = blkio_entries_v1(*text);
+        if (out.empty()) {
+            if (auto text = read(dir + "/blkio.throttle." + name)) out = blkio_entries_v1(*text);
+        }
+        return out;
+    };
+    s.io_service_bytes = entries("io_service_bytes_recursive");
+    s.io_serviced = entries("io_serviced_recursive");
+}
+
 }  // namespace
 
 Result<> write_limits_v1(const Dirs& dirs, const CgroupLimits& limits) {
@@ -121,12 +136,14 @@ CgroupStats stats_v1(const Dirs& d) {
     if (!d.memory.empty()) {
         s.memory_usage = read_u64(d.memory + "/memory.usage_in_bytes").value_or(0);
         s.memory_max_usage = read_u64(d.memory + "/memory.max_usage_in_bytes").value_or(0);
+        s.memory_failcnt = read_u64(d.memory + "/memory.failcnt").value_or(0);
         // "Unlimited" reads as a huge page-rounded number; Docker reports the host's memory.
         uint64_t host = host_memory_bytes();
         auto limit = read_u64(d.memory + "/memory.limit_in_bytes");
         s.memory_limit = (!limit || (host != 0 && *limit > host)) ? host : *limit;
         if (auto oom = read(d.memory + "/memory.oom_control"))
             s.oom_kills = keyed_value(*oom, "oom_kill");
+        if (auto stat = read(d.memory + "/memory.stat")) s.memory_stat = flat_keyed(*stat);
     }
     if (!d.cpuacct.empty()) {
         s.cpu_usage_ns = read_u64(d.cpuacct + "/cpuacct.usage").value_or(0);
@@ -134,11 +151,21 @@ CgroupStats stats_v1(const Dirs& d) {
             s.cpu_user_ns = keyed_value(*stat, "user") * ns_per_tick();
             s.cpu_system_ns = keyed_value(*stat, "system") * ns_per_tick();
         }
+        if (auto percpu = read(d.cpuacct + "/cpuacct.usage_percpu"))
+            s.cpu_percpu_ns = number_list(*percpu);
+    }
+    if (!d.cpu.empty()) {
+        if (auto stat = read(d.cpu + "/cpu.stat")) {  // throttled_time is in ns on v1
+            s.cpu_periods = keyed_value(*stat, "nr_periods");
+            s.cpu_throttled_periods = keyed_value(*stat, "nr_throttled");
+            s.cpu_throttled_ns = keyed_value(*stat, "throttled_time");
+        }
     }
     if (!d.pids.empty()) {
         s.pids_current = read_u64(d.pids + "/pids.current").value_or(0);
         s.pids_limit = read_u64(d.pids + "/pids.max").value_or(0);  // "max": 0, no limit
     }
+    if (!d.blkio.empty()) stats_blkio_v1(d.blkio, s);
     return s;
 }
 

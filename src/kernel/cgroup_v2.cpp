@@ -116,23 +116,36 @@ Result<> write_limits_v2(const Dirs& dirs, const CgroupLimits& limits) {
 
 CgroupStats stats_v2(const Dirs& d) {
     CgroupStats s;
+    s.unified = true;
     if (!d.memory.empty()) {
         s.memory_usage = read_u64(d.memory + "/memory.current").value_or(0);
         s.memory_max_usage = read_u64(d.memory + "/memory.peak").value_or(0);  // 5.19+
-        s.memory_limit = read_u64(d.memory + "/memory.max").value_or(host_memory_bytes());
-        if (auto events = read(d.memory + "/memory.events"))
+        uint64_t host = host_memory_bytes();
+        auto limit = read_u64(d.memory + "/memory.max");  // "max": the host's memory
+        s.memory_limit = (!limit || (host != 0 && *limit > host)) ? host : *limit;
+        if (auto events = read(d.memory + "/memory.events")) {
             s.oom_kills = keyed_value(*events, "oom_kill");
+            s.memory_failcnt = keyed_value(*events, "oom");  // what Docker shows as failcnt
+        }
+        if (auto stat = read(d.memory + "/memory.stat")) s.memory_stat = flat_keyed(*stat);
     }
     if (!d.cpuacct.empty()) {
         if (auto stat = read(d.cpuacct + "/cpu.stat")) {
             s.cpu_usage_ns = keyed_value(*stat, "usage_usec") * 1000;
             s.cpu_user_ns = keyed_value(*stat, "user_usec") * 1000;
             s.cpu_system_ns = keyed_value(*stat, "system_usec") * 1000;
+            s.cpu_periods = keyed_value(*stat, "nr_periods");  // with the cpu controller
+            s.cpu_throttled_periods = keyed_value(*stat, "nr_throttled");
+            s.cpu_throttled_ns = keyed_value(*stat, "throttled_usec") * 1000;
         }
     }
     if (!d.pids.empty()) {
         s.pids_current = read_u64(d.pids + "/pids.current").value_or(0);
         s.pids_limit = read_u64(d.pids + "/pids.max").value_or(0);  // "max": 0, no limit
+    }
+    if (!d.blkio.empty()) {
+        if (auto io = read(d.blkio + "/io.stat"))
+            io_stat_entries_v2(*io, s.io_service_bytes, s.io_serviced);
     }
     return s;
 }

@@ -216,6 +216,9 @@ testing::AssertionResult BerthDaemon::start(Millis deadline) {
     if (running()) return testing::AssertionFailure() << "berthd is already running";
     if (access(BERTHD_PATH, X_OK) != 0)
         return testing::AssertionFailure() << "berthd is not built at " BERTHD_PATH;
+    // A socket left by a SIGKILLed daemon can still accept for a while (its ring is torn down
+    // by the kernel after the process is gone): probe only the new daemon's.
+    unlink(socket_path_.c_str());
     if (!spawn()) return testing::AssertionFailure() << "fork: " << std::strerror(errno);
     auto end = Clock::now() + deadline;
     for (;;) {

@@ -185,7 +185,8 @@ TEST_F(RestartTest, a_crashed_berthd_is_reconciled_on_its_next_start) {
     ASSERT_TRUE(daemon.start());
     // The next start finds them: the one without a policy is exited and its process gone, the
     // other runs again under its policy; nothing is left mounted or running from before.
-    EXPECT_EQ(inspect("lost", "{{.State.Status}} {{.State.ExitCode}}"), "exited 255\n");
+    auto lost = d("inspect lost --format '{{.State.Status}} {{.State.ExitCode}}'");
+    EXPECT_EQ(lost.output, "exited 255\n") << lost.error;
     auto gone = run_command("for i in $(seq 50); do pgrep -f 'sleep 434[3]' || exit 0; sleep 0.1; "
                             "done; exit 1");
     EXPECT_EQ(gone.exit_code, 0) << "the crashed daemon's container still runs";

@@ -770,5 +770,133 @@ TEST_F(RealCgroup, remove_stale_kills_and_removes_what_is_not_kept) {
     EXPECT_TRUE(dirs_of("keep1").empty());
 }
 
+// ---- statistics (docker stats) ----
+
+TEST(CgroupV2Fake, stats_read_the_v2_files) {
+    FakeTree t;
+    write_v2_tree(t, "c1", true);
+    auto m = manager_on(v2_layout(), t);
+    ASSERT_TRUE(m);
+    auto cg = m->create("c1", {});
+    ASSERT_TRUE(cg) << cg.error().message;
+    t.write("berth/c1/memory.current", "10485760\n");
+    t.write("berth/c1/memory.peak", "12582912\n");
+    t.write("berth/c1/memory.max", "max\n");
+    t.write("berth/c1/memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n");
+    t.write("berth/c1/memory.stat", "anon 4096\nfile 8192\ninactive_file 2048\n");
+    t.write("berth/c1/cpu.stat",
+            "usage_usec 3000\nuser_usec 2000\nsystem_usec 1000\n"
+            "nr_periods 10\nnr_throttled 2\nthrottled_usec 7\n");
+    t.write("berth/c1/pids.current", "3\n");
+    t.write("berth/c1/pids.max", "50\n");
+    t.write("berth/c1/io.stat", "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n");
+    auto s = cg->stats();
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_TRUE(s->unified);
+    EXPECT_EQ(s->memory_usage, 10485760u);
+    EXPECT_EQ(s->memory_limit, cgroupfs::host_memory_bytes());  // "max": the host's memory
+    EXPECT_EQ(s->memory_failcnt, 2u);
+    EXPECT_EQ(s->oom_kills, 1u);
+    ASSERT_EQ(s->memory_stat.size(), 3u);
+    EXPECT_EQ(s->memory_stat[2].first, "inactive_file");
+    EXPECT_EQ(s->cpu_usage_ns, 3000000u);
+    EXPECT_EQ(s->cpu_user_ns, 2000000u);
+    EXPECT_EQ(s->cpu_system_ns, 1000000u);
+    EXPECT_EQ(s->cpu_periods, 10u);
+    EXPECT_EQ(s->cpu_throttled_periods, 2u);
+    EXPECT_EQ(s->cpu_throttled_ns, 7000u);
+    EXPECT_TRUE(s->cpu_percpu_ns.empty());
+    EXPECT_EQ(s->pids_current, 3u);
+    EXPECT_EQ(s->pids_limit, 50u);
+    ASSERT_EQ(s->io_service_bytes.size(), 2u);
+    EXPECT_EQ(s->io_service_bytes[1], (BlkioEntry{8, 0, "write", 8192}));
+    cg->release();
+}
+
+TEST(CgroupV1Fake, stats_read_the_v1_hierarchies) {
+    FakeTree t;
+    write_hybrid_tree(t);
+    write_hybrid_container_files(t, "c1");
+    auto m = manager_on(hybrid_layout(all_v1), t);
+    ASSERT_TRUE(m);
+    auto cg = m->create("c1", {});
+    ASSERT_TRUE(cg) << cg.error().message;
+    std::string c = "/berth/c1/";
+    t.write("memory" + c + "memory.usage_in_bytes", "10485760\n");
+    t.write("memory" + c + "memory.max_usage_in_bytes", "12582912\n");
+    t.write("memory" + c + "memory.limit_in_bytes", "67108864\n");
+    t.write("memory" + c + "memory.failcnt", "5\n");
+    t.write("memory" + c + "memory.stat", "cache 4096\ntotal_inactive_file 2048\n");
+    t.write("cpuacct" + c + "cpuacct.usage", "3000000000\n");
+    t.write("cpuacct" + c + "cpuacct.usage_percpu", "1000000000 2000000000 \n");
+    t.write("cpuacct" + c + "cpuacct.stat", "user 200\nsystem 100\n");
+    t.write("cpu" + c + "cpu.stat", "nr_periods 10\nnr_throttled 2\nthrottled_time 7000\n");
+    t.write("pids" + c + "pids.current", "3\n");
+    t.write("pids" + c + "pids.max", "max\n");
+    t.write("blkio" + c + "blkio.throttle.io_service_bytes_recursive",
+            "8:0 Read 4096\n8:0 Write 8192\nTotal 12288\n");
+    t.write("blkio" + c + "blkio.throttle.io_serviced_recursive", "8:0 Read 1\nTotal 1\n");
+    auto s = cg->stats();
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_FALSE(s->unified);
+    EXPECT_EQ(s->memory_usage, 10485760u);
+    EXPECT_EQ(s->memory_max_usage, 12582912u);
+    EXPECT_EQ(s->memory_limit, 67108864u);
+    EXPECT_EQ(s->memory_failcnt, 5u);
+    EXPECT_EQ(s->memory_stat.back().first, "total_inactive_file");
+    EXPECT_EQ(s->cpu_usage_ns, 3000000000u);
+    EXPECT_EQ(s->cpu_percpu_ns, (std::vector<uint64_t>{1000000000, 2000000000}));
+    uint64_t tick_ns = 1000000000u / uint64_t(::sysconf(_SC_CLK_TCK));
+    EXPECT_EQ(s->cpu_user_ns, 200 * tick_ns);
+    EXPECT_EQ(s->cpu_system_ns, 100 * tick_ns);
+    EXPECT_EQ(s->cpu_throttled_ns, 7000u);  // v1 counts ns already
+    EXPECT_EQ(s->pids_current, 3u);
+    EXPECT_EQ(s->pids_limit, 0u);  // "max"
+    ASSERT_EQ(s->io_service_bytes.size(), 2u);
+    EXPECT_EQ(s->io_service_bytes[0], (BlkioEntry{8, 0, "Read", 4096}));
+    ASSERT_EQ(s->io_serviced.size(), 1u);
+    cg->release();
+}
+
+TEST_F(RealCgroup, stats_of_a_busy_child_are_real_numbers) {
+    auto cg = manager_->create("busy", with([](CgroupLimits& l) { l.memory = 64 * mib; }));
+    ASSERT_TRUE(cg) << cg.error().message;
+    Child child([] {
+        auto* block = static_cast<volatile char*>(::malloc(4 << 20));
+        for (size_t i = 0; block && i < (4u << 20); i += 4096) block[i] = 1;
+        std::atomic<uint64_t> spins{0};
+        for (;;) spins.fetch_add(1, std::memory_order_relaxed);
+    });
+    ASSERT_TRUE(cg->add_process(child.pid()));
+    child.go();
+    ASSERT_TRUE(wait_for(
+        [&] {
+            auto s = cg->stats();
+            // 10 ms of CPU, and the user/system split (counted in USER_HZ ticks on v1) moved
+            return s && s->cpu_usage_ns > 10000000 && s->cpu_user_ns + s->cpu_system_ns > 0;
+        },
+        10000));
+    auto s = cg->stats();
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_GE(s->memory_usage, uint64_t(4 * mib));
+    EXPECT_EQ(s->memory_limit, uint64_t(64 * mib));
+    EXPECT_FALSE(s->memory_stat.empty());
+    bool inactive = std::ranges::any_of(s->memory_stat, [](const auto& kv) {
+        return kv.first == "total_inactive_file" || kv.first == "inactive_file";
+    });
+    EXPECT_TRUE(inactive) << "memory.stat without the key docker stats subtracts";
+    if (!s->unified) {  // the per-CPU times add up to the total
+        uint64_t sum = 0;
+        for (uint64_t v : s->cpu_percpu_ns) sum += v;
+        EXPECT_FALSE(s->cpu_percpu_ns.empty());
+        EXPECT_NEAR(double(sum), double(s->cpu_usage_ns), 50e6);  // read moments apart
+    }
+    EXPECT_GE(s->pids_current, 1u);
+    EXPECT_GT(s->cpu_user_ns + s->cpu_system_ns, 0u);
+    (void)cg->kill_all();
+    child.wait();
+    EXPECT_TRUE(cg->destroy());
+}
+
 }  // namespace
 }  // namespace berth::kernel

@@ -93,6 +93,8 @@ struct ApiContext {
 
 void register_system_routes(Router& router, ApiContext& ctx);
 void register_event_routes(Router& router, ApiContext& ctx);
+// GET /containers/{id}/stats, GET /containers/{id}/top, POST /containers/{id}/update (stats.cpp).
+void register_stats_routes(Router& router, ApiContext& ctx);
 void register_image_routes(Router& router, ApiContext& ctx);
 // /volumes… (volumes.cpp).
 void register_volume_routes(Router& router, ApiContext& ctx);
