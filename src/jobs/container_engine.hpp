@@ -90,6 +90,13 @@ public:
     void stop(const std::string& ref, int signo, int timeout_s, std::function<void(Result<>)> done);
     // Daemon shutdown: SIGKILL to every running container; `done` once all have exited.
     void shutdown(std::function<void()> done);
+    // berth's timings of a container's last start since the daemon started (inspect's
+    // "BerthStartPhases"); null when it has not started. Kept in memory until removal.
+    struct StartTimings {
+        int64_t mount_ns = 0;  // the rootfs mounted by the storage driver
+        drivers::StartPhases exec;
+    };
+    const StartTimings* start_timings(const std::string& id) const;
 
 private:
     struct Running;
@@ -130,6 +137,7 @@ private:
     std::map<std::string, PendingStdin> pending_stdin_;
     uint64_t next_token_ = 1;
     std::function<void()> shutdown_done_;
+    std::map<std::string, StartTimings> timings_;
 };
 
 }  // namespace berth::jobs
