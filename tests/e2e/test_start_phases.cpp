@@ -35,14 +35,15 @@ constexpr const char* phases_format =
 }  // namespace
 
 TEST_F(StartPhasesTest, inspect_shows_the_phases_of_the_last_start) {
-    ASSERT_EQ(d("create --name p --network none busybox true").exit_code, 0);
-    auto before = d("inspect p --format '{{json .BerthStartPhases}}'");
+    auto c = d("create --name phases1 --network none busybox busybox true");
+    ASSERT_EQ(c.exit_code, 0) << c.error;
+    auto before = d("inspect phases1 --format '{{json .BerthStartPhases}}'");
     ASSERT_EQ(before.exit_code, 0) << before.error;
     EXPECT_EQ(before.output, "null\n");  // never started: no timings
 
-    auto run = d("start -a p");
+    auto run = d("start -a phases1");
     ASSERT_EQ(run.exit_code, 0) << run.error;
-    auto i = d("inspect p --format " + std::string(phases_format));
+    auto i = d("inspect phases1 --format " + std::string(phases_format));
     ASSERT_EQ(i.exit_code, 0) << i.error;
     std::istringstream in(i.output);
     long mount = -1, plan = -1, cgroup = -1, place = -1, clone = -1, exec = -1, total = -1;
@@ -58,15 +59,15 @@ TEST_F(StartPhasesTest, inspect_shows_the_phases_of_the_last_start) {
 }
 
 TEST_F(StartPhasesTest, a_second_start_replaces_them_and_rm_forgets_them) {
-    ASSERT_EQ(d("run --name q --network none busybox true").exit_code, 0);
-    auto first = d("inspect q --format '{{json .BerthStartPhases}}'");
+    ASSERT_EQ(d("run --name phases2 --network none busybox busybox true").exit_code, 0);
+    auto first = d("inspect phases2 --format '{{json .BerthStartPhases}}'");
     ASSERT_EQ(first.exit_code, 0) << first.error;
     EXPECT_NE(first.output.find("\"TotalUs\":"), std::string::npos) << first.output;
-    ASSERT_EQ(d("start -a q").exit_code, 0);
-    auto second = d("inspect q --format '{{json .BerthStartPhases}}'");
+    ASSERT_EQ(d("start -a phases2").exit_code, 0);
+    auto second = d("inspect phases2 --format '{{json .BerthStartPhases}}'");
     EXPECT_NE(second.output.find("\"TotalUs\":"), std::string::npos) << second.output;
-    ASSERT_EQ(d("rm q").exit_code, 0);
+    ASSERT_EQ(d("rm phases2").exit_code, 0);
     // A new container of the same name starts with no timings of the old one.
-    ASSERT_EQ(d("create --name q busybox true").exit_code, 0);
-    EXPECT_EQ(d("inspect q --format '{{json .BerthStartPhases}}'").output, "null\n");
+    ASSERT_EQ(d("create --name phases2 busybox busybox true").exit_code, 0);
+    EXPECT_EQ(d("inspect phases2 --format '{{json .BerthStartPhases}}'").output, "null\n");
 }

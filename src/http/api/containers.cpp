@@ -335,9 +335,13 @@ std::string time_or_zero(int64_t ns) {
 
 // berth's own start timings (µs) of the last start, for harnesses that measure start-up: the
 // rootfs mount, the spawn plan, the cgroup, stdio and cgroup.procs set-up, the clone (with
-// vfork: until the child exec'd), the exec report seen by the loop, and all of it.
+// vfork: until the child exec'd), the exec report seen by the loop, and all of it. null before
+// a first start (so that a --format template naming it never fails).
 void write_start_phases(JsonWriter& w, const jobs::ContainerEngine::StartTimings* t) {
-    if (!t) return;
+    if (!t) {
+        w.field_null("BerthStartPhases");
+        return;
+    }
     const drivers::StartPhases& p = t->exec;
     int64_t before_exec = p.plan_ns + p.cgroup_ns + p.place_ns + p.clone_ns;
     w.key("BerthStartPhases").begin_object();
