@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -215,18 +217,24 @@ void stop_engine(Engine& e) {
         usleep(20'000);
     }
     e.pid = -1;
-    // Anything still mounted under its directory stays (with a message): never rm through a mount.
-    std::ifstream mi("/proc/self/mountinfo");
-    int left = 0;
-    for (std::string line; std::getline(mi, line);) {
-        std::istringstream f(line);
-        std::string id, parent, dev, root, point;
-        f >> id >> parent >> dev >> root >> point;
-        if (point.starts_with(e.dir + "/")) ++left;
-    }
-    if (left) {
-        std::fprintf(stderr, "berth-bench: %d mounts are left under %s; not removing it\n", left,
-                     e.dir.c_str());
+    // What the daemon left mounted under its directory (dockerd keeps the host's netns bound in
+    // exec/netns/default) is detached, deepest first; never rm through a mount.
+    auto mounted = [&] {
+        std::vector<std::string> points;
+        std::ifstream mi("/proc/self/mountinfo");
+        for (std::string line; std::getline(mi, line);) {
+            std::istringstream f(line);
+            std::string id, parent, dev, root, point;
+            f >> id >> parent >> dev >> root >> point;
+            if (point.starts_with(e.dir + "/")) points.push_back(point);
+        }
+        std::sort(points.rbegin(), points.rend());
+        return points;
+    };
+    for (const std::string& p : mounted()) umount2(p.c_str(), MNT_DETACH);
+    if (auto left = mounted(); !left.empty()) {
+        std::fprintf(stderr, "berth-bench: %zu mounts are left under %s; not removing it\n",
+                     left.size(), e.dir.c_str());
         return;
     }
     std::error_code ec;

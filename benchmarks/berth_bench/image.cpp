@@ -53,6 +53,7 @@ bool file_layers(const std::string& dir, int mb, int layers, std::vector<std::st
                &files))
         return false;
     std::istringstream in(files);
+    size_t had = tars.size();
     uint64_t budget = (uint64_t(mb) << 20) / uint64_t(layers), used = 0;
     int n = 0;
     std::ofstream list(dir + "/list0");
@@ -70,7 +71,7 @@ bool file_layers(const std::string& dir, int mb, int layers, std::vector<std::st
         used = 0;
         list.open(dir + "/list" + std::to_string(++n));
     }
-    return int(tars.size()) == layers;
+    return tars.size() == had + size_t(layers);
 }
 
 }  // namespace

@@ -15,9 +15,11 @@ namespace berth::bench {
 
 namespace {
 
+// The berthd row a row is compared with: the same network mode (an OCI runtime's: none).
 const Series* berth_series(const Results& r, const std::string& mode) {
     for (const auto& s : r.latency)
-        if (s.engine == "berthd" && s.mode == mode && !s.ms.empty()) return &s;
+        if (s.engine == "berthd" && s.mode == (mode == "oci" ? "none" : mode) && !s.ms.empty())
+            return &s;
     return nullptr;
 }
 

@@ -132,24 +132,31 @@ void svg_cdf(std::string& o, const Results& r, double x0, double y0, double w, d
         fmt("<text x='%.0f' y='%.0f' font-weight='bold'>latency of the `docker run --rm` sequence "
             "(CDF)</text>\n",
             x0, y0 - 10);
+    // One colour per engine (as in the bars), one dash per network mode; the legend below.
+    std::vector<std::string> engines;
     int k = 0;
     for (const auto& s : r.latency) {
         if (s.ms.empty()) continue;
+        auto at = std::find(engines.begin(), engines.end(), s.engine);
+        if (at == engines.end()) at = engines.insert(engines.end(), s.engine);
+        const char* c = palette[(at - engines.begin()) % 7];
+        const char* dash = s.mode == "host"  ? " stroke-dasharray='6,3'"
+                           : s.mode == "oci" ? " stroke-dasharray='2,2'"
+                                             : "";
         std::vector<double> v = s.ms;
         std::sort(v.begin(), v.end());
         std::string pts;
         for (size_t i = 0; i < v.size(); ++i)
             pts += fmt("%.1f,%.1f ", X(v[i]), y0 + h - h * double(i + 1) / double(v.size()));
-        const char* c = palette[k % 7];
-        o += "<polyline fill='none' stroke-width='2' stroke='" + std::string(c) + "'" +
-             (s.mode == "host"  ? " stroke-dasharray='6,3'"
-              : s.mode == "oci" ? " stroke-dasharray='2,2'"
-                                : "") +
+        o += "<polyline fill='none' stroke-width='2' stroke='" + std::string(c) + "'" + dash +
              " points='" + pts + "'/>\n";
-        o += fmt("<rect x='%.0f' y='%.0f' width='12' height='3'", x0 + 10, y0 + 14 + 16 * k) +
-             " fill='" + c + "'/>\n";
-        o += fmt("<text x='%.0f' y='%.0f'>", x0 + 28, y0 + 19 + 16 * k) +
-             esc(s.engine + " (" + s.mode + ") p50 " + fmt("%.2f ms", percentile(s.ms, 50))) +
+        double lx = x0, ly = y0 + h + 34 + 15 * k;
+        o += fmt("<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke-width='2'", lx, ly - 4,
+                 lx + 22, ly - 4) +
+             " stroke='" + c + "'" + dash + "/>\n";
+        o += fmt("<text x='%.0f' y='%.0f'>", lx + 28, ly) +
+             esc(s.engine + " (" + s.mode + "): p50 " + fmt("%.2f ms", percentile(s.ms, 50)) +
+                 ", p99 " + fmt("%.2f ms", percentile(s.ms, 99))) +
              "</text>\n";
         ++k;
     }
@@ -168,13 +175,14 @@ void svg_bars(std::string& o, const Results& r, double x0, double y0, double w, 
         if (t.seconds > 0) top = std::max(top, t.lifecycles / t.seconds);
     }
     if (top <= 0) return;
+    top *= 1.15;  // room for the labels
     o += fmt("<rect x='%.0f' y='%.0f' width='%.0f' height='%.0f' fill='none' stroke='#444'/>\n", x0,
              y0, w, h);
     o += fmt("<text x='%.0f' y='%.0f' font-weight='bold'>throughput (lifecycles/s)</text>\n", x0,
              y0 - 10);
     double group = w / double(clients.size()), bar = group * 0.8 / double(engines.size());
     for (size_t g = 0; g < clients.size(); ++g) {
-        o += fmt("<text x='%.0f' y='%.0f' text-anchor='middle'>%.0f clients</text>\n",
+        o += fmt("<text x='%.0f' y='%.0f' text-anchor='middle'>%.0f client(s)</text>\n",
                  x0 + group * (double(g) + 0.5), y0 + h + 16, clients[g]);
         for (const auto& t : r.throughput) {
             if (t.clients != clients[g] || t.seconds <= 0) continue;
@@ -190,10 +198,10 @@ void svg_bars(std::string& o, const Results& r, double x0, double y0, double w, 
         }
     }
     for (size_t e = 0; e < engines.size(); ++e) {
-        o += fmt("<rect x='%.0f' y='%.0f' width='12' height='8'", x0 + w - 130,
-                 y0 + 10 + 16 * double(e)) +
+        o += fmt("<rect x='%.0f' y='%.0f' width='12' height='8'", x0 + 10 + 120 * double(e),
+                 y0 + h + 26) +
              " fill='" + palette[e % 7] + "'/>\n";
-        o += fmt("<text x='%.0f' y='%.0f'>", x0 + w - 114, y0 + 18 + 16 * double(e)) +
+        o += fmt("<text x='%.0f' y='%.0f'>", x0 + 26 + 120 * double(e), y0 + h + 34) +
              esc(engines[e]) + "</text>\n";
     }
 }
@@ -233,16 +241,16 @@ bool write_json(const std::string& path, const Options& opt, const Machine& m,
 bool write_svg(const std::string& path, const Machine& m, const Results& r,
                const std::string& command) {
     std::string o =
-        "<svg xmlns='http://www.w3.org/2000/svg' width='1000' height='430' "
-        "font-family='sans-serif' font-size='11'>\n<rect width='1000' height='430' "
+        "<svg xmlns='http://www.w3.org/2000/svg' width='1000' height='520' "
+        "font-family='sans-serif' font-size='11'>\n<rect width='1000' height='520' "
         "fill='white'/>\n";
     svg_cdf(o, r, 50, 40, 520, 320);
     svg_bars(o, r, 630, 40, 350, 320);
-    o += "<text x='10' y='405' fill='#555'>" +
+    o += "<text x='10' y='495' fill='#555'>" +
          esc(m.cpu + ", " + std::to_string(m.cores) + " cores, " + m.kernel + ", cgroups " +
              m.cgroup_mode) +
          "</text>\n";
-    o += "<text x='10' y='421' fill='#555'>" + esc(command) + "</text>\n</svg>\n";
+    o += "<text x='10' y='511' fill='#555'>" + esc(command) + "</text>\n</svg>\n";
     std::ofstream out(path);
     out << o;
     return bool(out);
