@@ -40,6 +40,7 @@ struct Options {
 struct Series {                // one latency row
     std::string engine, mode;  // mode: network mode, or "oci" for a runtime's `run`
     std::vector<double> ms;
+    std::map<std::string, std::vector<double>> steps;  // client-side steps of each run, ms
     int errors = 0;
     std::string first_error;
 };
@@ -47,7 +48,8 @@ struct Series {                // one latency row
 struct PhaseRow {
     std::string engine;
     std::vector<double> lifecycle_ms;
-    std::map<std::string, std::vector<double>> us;  // phase name → samples
+    std::map<std::string, std::vector<double>> us;     // phase name → samples
+    std::map<std::string, std::vector<double>> steps;  // client-side steps, ms (and "remove")
     int errors = 0;
     std::string first_error;
 };

@@ -36,7 +36,12 @@ std::vector<std::string> start_all(Context& ctx, const Engine& e, DensityRow& ro
         threads.emplace_back([&] {
             ApiClient c(e.socket);
             for (int i; !broken && !g_stop && (i = next++) < row.asked;) {
-                Response r = c.request("POST", "/containers/create", body);
+                // Named here: berthd's generated names collide after ~1,700 (no retry as
+                // dockerd does), which is not what this scenario measures.
+                Response r = c.request(
+                    "POST",
+                    "/containers/create?name=berth-bench-" + ctx.run_id + "-" + std::to_string(i),
+                    body);
                 std::string id =
                     r.status == 201 ? r.body.substr(r.body.find("\"Id\":\"") + 6, 64) : "";
                 if (!id.empty()) ctx.tracker.add(e.socket, id);

@@ -216,6 +216,82 @@ std::optional<Engine> docker_engine(const Options& o, Results& r) {
     return e;
 }
 
+// The berthd to measure: the running one on --socket, or one started here.
+std::optional<Engine> berth_engine(const Options& opt, std::string& error) {
+    if (!opt.socket.empty()) {
+        auto e = attach_engine("berthd", opt.socket, error);
+        if (e) e->name = "berthd";
+        return e;
+    }
+    if (geteuid() != 0) {
+        error = "needs root to start berthd (or --socket PATH of a running one)";
+        return std::nullopt;
+    }
+    StartOptions so;
+    so.binary = opt.berthd;
+    so.nofile = opt.nofile;
+    return start_berthd(so, error);
+}
+
+// The busybox image in every engine; an engine other than berthd that refuses it is dropped.
+bool prepare_image(Context& ctx, std::vector<Engine>& engines, std::string& error) {
+    std::string archive = build_archive(ctx.work_dir + "/image", ctx.image, 0, error);
+    if (archive.empty()) return false;
+    for (size_t i = 0; i < engines.size();) {
+        if (load_image(ctx, engines[i], archive, error)) {
+            ++i;
+            continue;
+        }
+        if (i == 0) return false;
+        note(ctx.res, error + ": " + engines[i].name + " skipped");
+        stop_engine(engines[i]);
+        engines.erase(engines.begin() + long(i));
+    }
+    return true;
+}
+
+// Each selected scenario in turn; between them, an engine whose daemon died is dropped (berthd
+// dying ends the run: 1).
+int run_scenarios(Context& ctx, std::vector<Engine>& engines) {
+    int rc = 0;
+    auto check = [&] {
+        for (auto it = engines.begin(); it != engines.end();) {
+            if (alive(*it, ctx.res))
+                ++it;
+            else if (it == engines.begin())
+                return rc = 1, false;
+            else
+                it = engines.erase(it);
+        }
+        return true;
+    };
+    auto wants = [&](const char* s) { return check() && !g_stop && ctx.opt.scenarios.contains(s); };
+    if (wants("latency")) {
+        run_latency(ctx, engines);
+        if (!ctx.opt.runtimes.empty() && !g_stop) run_oci_latency(ctx);
+    }
+    if (wants("phases")) run_phases(ctx, engines);
+    if (wants("throughput")) run_throughput(ctx, engines);
+    if (wants("density")) run_density(ctx, engines);
+    if (wants("pull")) run_pull(ctx, engines);
+    check();
+    return rc;
+}
+
+void save(const Options& opt, const std::vector<Engine>& engines, const Results& res,
+          const std::string& command) {
+    print_tables(opt, res);
+    Machine m = describe_machine();
+    if (write_json(opt.out, opt, m, engines, res, command))
+        std::printf("\nresults: %s", opt.out.c_str());
+    else
+        std::fprintf(stderr, "berth-bench: could not write %s\n", opt.out.c_str());
+    if (write_svg(opt.svg, m, res, command))
+        std::printf(", plot: %s\n", opt.svg.c_str());
+    else
+        std::fprintf(stderr, "berth-bench: could not write %s\n", opt.svg.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -236,97 +312,35 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     Results res;
-    std::vector<Engine> engines;
     std::string error;
-    std::optional<Engine> berth;
-    if (!opt.socket.empty()) {
-        berth = attach_engine("berthd", opt.socket, error);
-        if (berth) berth->name = "berthd";
-    } else {
-        if (geteuid() != 0) {
-            std::fprintf(stderr, "berth-bench: needs root to start berthd (or --socket PATH)\n");
-            return 1;
-        }
-        StartOptions so;
-        so.binary = opt.berthd;
-        so.nofile = opt.nofile;
-        berth = start_berthd(so, error);
-    }
+    auto berth = berth_engine(opt, error);
     if (!berth) {
         std::fprintf(stderr, "berth-bench: %s\n", error.c_str());
         return 1;
     }
-    engines.push_back(*berth);
+    std::vector<Engine> engines = {*berth};
     if (opt.docker && !g_stop)
         if (auto d = docker_engine(opt, res)) engines.push_back(*d);
-
-    Tracker tracker;
     char tmpl[] = "/tmp/berth-bench-run-XXXXXX";
     std::string work = mkdtemp(tmpl) ? tmpl : "";
+    Tracker tracker;
     Progress progress;
     Context ctx{opt, res, progress, tracker, std::to_string(getpid()), "berth-bench/busybox:latest",
                 work};
-    int rc = 0;
+    int rc = 1;
     if (work.empty()) error = std::string("mkdtemp: ") + std::strerror(errno);
-    std::string archive = work.empty() ? "" : build_archive(work + "/image", ctx.image, 0, error);
-    if (archive.empty()) {
+    if (!work.empty() && prepare_image(ctx, engines, error)) {
+        rc = run_scenarios(ctx, engines);
+        res.interrupted = g_stop;
+        if (int left = tracker.clean_up(engines, ctx.run_id))
+            note(res, "cleanup: removed " + std::to_string(left) + " containers left by this run");
+        for (const Engine& e : engines)
+            if (!e.ours) ApiClient(e.socket).request("DELETE", "/images/" + ctx.image);
+        save(opt, engines, res, command);
+    } else {
         std::fprintf(stderr, "berth-bench: %s\n", error.c_str());
-        rc = 1;
-    }
-    for (size_t i = 0; rc == 0 && i < engines.size();) {
-        if (load_image(ctx, engines[i], archive, error)) {
-            ++i;
-        } else if (i == 0) {
-            std::fprintf(stderr, "berth-bench: %s\n", error.c_str());
-            rc = 1;
-        } else {
-            note(res, error + ": " + engines[i].name + " skipped");
-            stop_engine(engines[i]);
-            engines.erase(engines.begin() + long(i));
-        }
-    }
-    auto wants = [&](const char* s) { return rc == 0 && !g_stop && opt.scenarios.contains(s); };
-    auto check = [&] {
-        for (auto it = engines.begin(); it != engines.end();) {
-            if (alive(*it, res))
-                ++it;
-            else if (it == engines.begin())
-                return rc = 1, false;
-            else
-                it = engines.erase(it);
-        }
-        return true;
-    };
-    if (wants("latency")) {
-        run_latency(ctx, engines);
-        if (!opt.runtimes.empty() && !g_stop) run_oci_latency(ctx);
-    }
-    if (check() && wants("phases")) run_phases(ctx, engines);
-    if (check() && wants("throughput")) run_throughput(ctx, engines);
-    if (check() && wants("density")) run_density(ctx, engines);
-    if (check() && wants("pull")) run_pull(ctx, engines);
-    check();
-    res.interrupted = g_stop;
-
-    int left = tracker.clean_up(engines, ctx.run_id);
-    if (left)
-        note(res, "cleanup: removed " + std::to_string(left) + " containers left by this run");
-    for (const Engine& e : engines)
-        if (!e.ours) ApiClient(e.socket).request("DELETE", "/images/" + ctx.image);
-    if (rc == 0 || res.interrupted) {
-        print_tables(opt, res);
-        Machine m = describe_machine();
-        if (write_json(opt.out, opt, m, engines, res, command))
-            std::printf("\nresults: %s", opt.out.c_str());
-        else
-            std::fprintf(stderr, "berth-bench: could not write %s\n", opt.out.c_str());
-        if (write_svg(opt.svg, m, res, command))
-            std::printf(", plot: %s\n", opt.svg.c_str());
-        else
-            std::fprintf(stderr, "berth-bench: could not write %s\n", opt.svg.c_str());
     }
     for (Engine& e : engines) stop_engine(e);
     if (!work.empty()) std::filesystem::remove_all(work);
-    if (res.interrupted) return 130;
-    return rc;
+    return res.interrupted ? 130 : rc;
 }

@@ -130,7 +130,8 @@ void run_oci_latency(Context& ctx) {
         return;
     }
     size_t first = ctx.res.latency.size();
-    for (const auto& [name, bin] : found) ctx.res.latency.push_back(Series{name, "oci", {}, 0, {}});
+    for (const auto& [name, bin] : found)
+        ctx.res.latency.push_back(Series{name, "oci", {}, {}, 0, {}});
     std::vector<bool> broken(found.size());
     int total = ctx.opt.warmup + ctx.opt.runs;
     ctx.progress.begin("latency: OCI runtimes' run", total * int(found.size()));

@@ -50,6 +50,32 @@ void print_latency(const Options& opt, const Results& r) {
     }
 }
 
+// Where the sequence's time goes as the client sees it: p50 of each step, per row.
+void print_steps(const Results& r) {
+    const char* steps[] = {"create", "attach", "wait", "start", "output", "exit", "remove"};
+    std::printf(
+        "\nsteps of the sequence as the client sees them, p50 ms (start: until the 204, "
+        "the program runs; output: until the attached stream ends; exit: until the wait "
+        "answers, with --rm after the removal)\n");
+    std::printf("%-22s", "engine, network");
+    for (const char* s : steps) std::printf(" %8s", s);
+    std::printf("\n");
+    auto row = [&](const std::string& name, const std::map<std::string, std::vector<double>>& m) {
+        std::printf("%-22s", name.c_str());
+        for (const char* s : steps) {
+            auto it = m.find(s);
+            if (it == m.end() || it->second.empty())
+                std::printf(" %8s", "-");
+            else
+                std::printf(" %8.2f", median(it->second));
+        }
+        std::printf("\n");
+    };
+    for (const auto& s : r.latency)
+        if (!s.steps.empty()) row(s.engine + ", " + s.mode + ", --rm", s.steps);
+    for (const auto& p : r.phases) row(p.engine + ", none, rm after", p.steps);
+}
+
 void print_phases(const Results& r) {
     for (const auto& p : r.phases) {
         std::printf(
@@ -144,6 +170,7 @@ void print_pull(const Results& r) {
 void print_tables(const Options& opt, const Results& r) {
     if (!r.latency.empty()) print_latency(opt, r);
     print_phases(r);
+    if (!r.latency.empty() || !r.phases.empty()) print_steps(r);
     print_throughput(r);
     print_density(r);
     print_pull(r);

@@ -31,7 +31,9 @@ void json_results(JsonWriter& w, const Results& r) {
         write_summary(w, s.ms);
         w.field("errors", s.errors).field("first_error", s.first_error);
         samples(w, "ms", s.ms);
-        w.end_object();
+        w.key("steps_ms").begin_object();
+        for (const auto& [k, v] : s.steps) samples(w, k.c_str(), v);
+        w.end_object().end_object();
     }
     w.end_array().key("phases").begin_array();
     for (const auto& p : r.phases) {
@@ -39,6 +41,8 @@ void json_results(JsonWriter& w, const Results& r) {
         samples(w, "lifecycle_ms", p.lifecycle_ms);
         w.key("us").begin_object();
         for (const auto& [k, v] : p.us) samples(w, k.c_str(), v);
+        w.end_object().key("steps_ms").begin_object();
+        for (const auto& [k, v] : p.steps) samples(w, k.c_str(), v);
         w.end_object().end_object();
     }
     w.end_array().key("throughput").begin_array();

@@ -47,36 +47,56 @@ void discard(Context& ctx, ApiClient& c, const std::string& id) {
 
 Lifecycle run_lifecycle(Context& ctx, ApiClient& c, const std::string& network, bool keep) {
     Lifecycle l;
-    int64_t t0 = monotonic_ns();
+    int64_t t0 = monotonic_ns(), last = t0;
+    auto step = [&](int i) {
+        int64_t now = monotonic_ns();
+        l.steps[i] = double(now - last) / 1e6;
+        last = now;
+    };
     Response r = c.request("POST", "/containers/create",
                            create_body(ctx, {"/bin/true"}, network, true, !keep));
     if (r.status != 201) {
         l.error = "create: " + r.message();
         return l;
     }
+    step(0);
     l.id = id_of(r);
     ctx.tracker.add(c.path(), l.id);
-    auto failed = [&](const std::string& step, const Response& why) {
-        l.error = step + ": " + why.message();
+    auto failed = [&](const std::string& what, const Response& why) {
+        l.error = what + ": " + why.message();
         c.close();
         discard(ctx, c, l.id);
         return l;
     };
     if (r = c.attach(l.id); r.status != 101 && r.status != 200) return failed("attach", r);
+    step(1);
     std::string cond = keep ? "next-exit" : "removed";
     if (r = c.begin("POST", "/containers/" + l.id + "/wait?condition=" + cond); r.status != 200)
         return failed("wait", r);
+    step(2);
     if (r = c.request("POST", "/containers/" + l.id + "/start"); r.status != 204)
         return failed("start", r);
+    step(3);
     c.drain_attach();
+    step(4);
     r = c.finish_body();
     if (r.status != 200 || r.body.find("\"StatusCode\":0") == std::string::npos)
         return failed("wait", r.status ? Response{0, {}, "exit: " + r.body} : r);
+    step(5);
     l.ms = ms_since(t0);
     l.ok = true;
     if (!keep) ctx.tracker.remove(c.path(), l.id);
     return l;
 }
+
+namespace {
+
+void keep_steps(std::map<std::string, std::vector<double>>& to, const Lifecycle& l) {
+    for (size_t i = 0; i < std::size(lifecycle_steps); ++i)
+        to[lifecycle_steps[i]].push_back(l.steps[i]);
+}
+
+}  // namespace
 
 void run_latency(Context& ctx, const std::vector<Engine>& engines) {
     for (const std::string& mode : ctx.opt.networks) {
@@ -95,7 +115,7 @@ void run_latency(Context& ctx, const std::vector<Engine>& engines) {
                 continue;
             }
             here.push_back(&e);
-            ctx.res.latency.push_back(Series{e.name, mode, {}, 0, {}});
+            ctx.res.latency.push_back(Series{e.name, mode, {}, {}, 0, {}});
         }
         size_t first = ctx.res.latency.size() - here.size();
         std::vector<std::unique_ptr<ApiClient>> clients;
@@ -110,6 +130,7 @@ void run_latency(Context& ctx, const std::vector<Engine>& engines) {
                 if (i < ctx.opt.warmup && l.ok) continue;
                 if (l.ok) {
                     s.ms.push_back(l.ms);
+                    keep_steps(s.steps, l);
                     continue;
                 }
                 if (s.errors++ == 0) {
@@ -128,7 +149,7 @@ void run_phases(Context& ctx, const std::vector<Engine>& engines) {
             note(ctx.res, "phases: " + e.name + " shows no per-phase start timings in inspect");
             continue;
         }
-        PhaseRow row{e.name, {}, {}, 0, {}};
+        PhaseRow row{e.name, {}, {}, {}, 0, {}};
         ApiClient c(e.socket);
         int total = ctx.opt.warmup + ctx.opt.runs;
         ctx.progress.begin("phases " + e.name, total);
@@ -137,7 +158,9 @@ void run_phases(Context& ctx, const std::vector<Engine>& engines) {
             Lifecycle l = run_lifecycle(ctx, c, "none", true);
             ctx.progress.step();
             Response in = l.ok ? c.request("GET", "/containers/" + l.id + "/json") : Response{};
+            int64_t rm0 = monotonic_ns();
             if (!l.id.empty()) discard(ctx, c, l.id);
+            double rm_ms = double(monotonic_ns() - rm0) / 1e6;
             simdjson::dom::object phases;
             simdjson::padded_string body(in.body);
             if (!l.ok || parser.parse(body)["BerthStartPhases"].get(phases)) {
@@ -149,6 +172,8 @@ void run_phases(Context& ctx, const std::vector<Engine>& engines) {
             }
             if (i < ctx.opt.warmup) continue;
             row.lifecycle_ms.push_back(l.ms);
+            keep_steps(row.steps, l);
+            row.steps["remove"].push_back(rm_ms);
             for (auto [k, v] : phases) {
                 int64_t us = 0;
                 if (!v.get(us)) row.us[std::string(k)].push_back(double(us));

@@ -23,9 +23,16 @@ struct Context {
     std::string work_dir;  // temporary files of this run
 };
 
+// The sequence's steps as the client sees them (ms from the previous step's end): create,
+// attach (101), wait (200 header), start (204: the program runs), output (the attached stream
+// ends), exit (the wait's body: exited, and removed with --rm).
+inline constexpr const char* lifecycle_steps[] = {"create", "attach", "wait",
+                                                  "start",  "output", "exit"};
+
 struct Lifecycle {
     bool ok = false;
     double ms = 0;
+    double steps[6] = {};
     std::string error;
     std::string id;
 };
