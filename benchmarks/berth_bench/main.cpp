@@ -279,9 +279,12 @@ int run_scenarios(Context& ctx, std::vector<Engine>& engines) {
 }
 
 void save(const Options& opt, const std::vector<Engine>& engines, const Results& res,
-          const std::string& command) {
+          const std::string& command, const std::string& load_start) {
     print_tables(opt, res);
     Machine m = describe_machine();
+    m.load_start = load_start;
+    std::printf("\nload average (1, 5, 15 min) at the start: %s, at the end: %s\n",
+                m.load_start.c_str(), m.load_end.c_str());
     if (write_json(opt.out, opt, m, engines, res, command))
         std::printf("\nresults: %s", opt.out.c_str());
     else
@@ -312,7 +315,7 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     Results res;
-    std::string error;
+    std::string error, load_start = load_average();
     auto berth = berth_engine(opt, error);
     if (!berth) {
         std::fprintf(stderr, "berth-bench: %s\n", error.c_str());
@@ -336,7 +339,7 @@ int main(int argc, char** argv) {
             note(res, "cleanup: removed " + std::to_string(left) + " containers left by this run");
         for (const Engine& e : engines)
             if (!e.ours) ApiClient(e.socket).request("DELETE", "/images/" + ctx.image);
-        save(opt, engines, res, command);
+        save(opt, engines, res, command, load_start);
     } else {
         std::fprintf(stderr, "berth-bench: %s\n", error.c_str());
     }

@@ -181,8 +181,16 @@ void print_tables(const Options& opt, const Results& r) {
     if (r.interrupted) std::printf("\ninterrupted: the figures above are partial\n");
 }
 
+std::string load_average() {
+    std::ifstream in("/proc/loadavg");
+    std::string a, b, c;
+    in >> a >> b >> c;
+    return a + " " + b + " " + c;
+}
+
 Machine describe_machine() {
     Machine m;
+    m.load_end = load_average();
     utsname u{};
     if (uname(&u) == 0) m.kernel = std::string(u.sysname) + " " + u.release;
     m.cores = int(sysconf(_SC_NPROCESSORS_ONLN));

@@ -219,7 +219,8 @@ bool write_json(const std::string& path, const Options& opt, const Machine& m,
     w.field("interrupted", r.interrupted);
     w.key("machine").begin_object().field("kernel", m.kernel).field("cpu", m.cpu);
     w.field("cores", m.cores).field("memory_mib", int64_t(m.mem_mib)).field("os", m.os);
-    w.field("cgroups", m.cgroup_mode).end_object();
+    w.field("cgroups", m.cgroup_mode).field("load_average_start", m.load_start);
+    w.field("load_average_end", m.load_end).end_object();
     w.key("engines").begin_array();
     for (const Engine& e : engines)
         w.begin_object()
@@ -252,7 +253,7 @@ bool write_svg(const std::string& path, const Machine& m, const Results& r,
     svg_bars(o, r, 630, 40, 350, 320);
     o += "<text x='10' y='495' fill='#555'>" +
          esc(m.cpu + ", " + std::to_string(m.cores) + " cores, " + m.kernel + ", cgroups " +
-             m.cgroup_mode) +
+             m.cgroup_mode + ", load average " + m.load_start + " / " + m.load_end) +
          "</text>\n";
     o += "<text x='10' y='511' fill='#555'>" + esc(command) + "</text>\n</svg>\n";
     std::ofstream out(path);
