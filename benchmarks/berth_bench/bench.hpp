@@ -65,7 +65,10 @@ struct ThroughputRow {
 
 struct DensityRow {
     std::string engine;
-    int asked = 0, running = 0;
+    int asked = 0, running = 0;  // running: started successfully
+    int held = 0;           // still running when measured (pid found): the per-container divisor
+    int listed = 0;         // items in GET /containers/json then
+    long nofile = 0;        // the daemon's open-files limit
     std::string failure;    // why fewer than asked are running
     double start_s = 0;     // to start them all (8 clients)
     ProcMem before, after;  // the engine's processes (daemon + helpers)

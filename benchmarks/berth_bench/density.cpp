@@ -114,6 +114,7 @@ void run_density(Context& ctx, const std::vector<Engine>& engines) {
             continue;
         }
         usleep(300'000);
+        row.nofile = open_files_limit(e.pid);
         row.before = measure(engine_processes(e, {}).daemon);
         row.system_before_kb = system_used_kb();
         ctx.progress.begin("density " + e.name + ": starting sleep containers", row.asked);
@@ -123,7 +124,13 @@ void run_density(Context& ctx, const std::vector<Engine>& engines) {
             note(ctx.res, "density " + e.name + ": " + std::to_string(row.running) + " of " +
                               std::to_string(row.asked) + " running; then " + row.failure);
         usleep(1'000'000);  // let exits of the failed and the daemon's deferred work settle
-        EngineProcs procs = engine_processes(e, container_pids(e, ids));
+        std::vector<pid_t> pids = container_pids(e, ids);
+        row.held = int(pids.size());
+        if (row.held < row.running)
+            note(ctx.res, "density " + e.name + ": only " + std::to_string(row.held) + " of the " +
+                              std::to_string(row.running) +
+                              " started containers are still running when measured");
+        EngineProcs procs = engine_processes(e, pids);
         std::set<pid_t> all = procs.daemon;
         all.insert(procs.helpers.begin(), procs.helpers.end());
         row.after = measure(all);
@@ -136,7 +143,11 @@ void run_density(Context& ctx, const std::vector<Engine>& engines) {
             int64_t t0 = monotonic_ns();
             Response r = c.request("GET", "/containers/json");
             double ms = double(monotonic_ns() - t0) / 1e6;
-            if (r.ok()) row.list_ms.push_back(ms);
+            if (!r.ok()) continue;
+            row.list_ms.push_back(ms);
+            row.listed = 0;
+            for (size_t at = 0; (at = r.body.find("\"Id\":", at)) != std::string::npos; at += 5)
+                ++row.listed;
         }
         remove_all(ctx, e, ids, row);
         ctx.res.density.push_back(std::move(row));

@@ -52,8 +52,15 @@ pid_t spawn(const std::vector<std::string>& argv, const StartOptions& o, const s
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null >= 0) dup2(null, 0);
     if (o.nofile > 0) {
+        // Raising the hard limit needs CAP_SYS_RESOURCE; without it, the soft one goes up to
+        // the hard one (berth-bench reports the limit the daemon got).
         rlimit rl{rlim_t(o.nofile), rlim_t(o.nofile)};
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            std::fprintf(stderr, "berth-bench: RLIMIT_NOFILE %ld refused (%s); keeping %llu\n",
+                         o.nofile, std::strerror(errno), (unsigned long long)rl.rlim_max);
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
     }
     if (o.cpu >= 0) {
         cpu_set_t set;
@@ -331,6 +338,13 @@ ProcMem measure(const std::set<pid_t>& pids) {
 
 void reset_peak(const std::set<pid_t>& pids) {
     for (pid_t pid : pids) std::ofstream("/proc/" + std::to_string(pid) + "/clear_refs") << "5\n";
+}
+
+long open_files_limit(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+    for (std::string line; std::getline(in, line);)
+        if (line.starts_with("Max open files")) return std::atol(line.c_str() + 14);
+    return 0;
 }
 
 long system_used_kb() {

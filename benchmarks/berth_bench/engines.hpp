@@ -59,6 +59,8 @@ EngineProcs engine_processes(const Engine& e, const std::vector<pid_t>& containe
 ProcMem measure(const std::set<pid_t>& pids);
 // Resets the peak RSS (VmHWM) of these processes (/proc/PID/clear_refs).
 void reset_peak(const std::set<pid_t>& pids);
+// The process's RLIMIT_NOFILE (soft), from /proc/PID/limits; 0 if unknown.
+long open_files_limit(pid_t pid);
 // MemTotal - MemAvailable, KiB.
 long system_used_kb();
 

@@ -130,19 +130,21 @@ void print_density(const Results& r) {
     std::printf(
         "\ndensity: `sleep` containers held (--network none); memory of the engine's "
         "processes (daemon + helpers), per container\n");
-    std::printf("%-14s %13s %9s %10s %10s %10s %8s %8s %9s %9s\n", "engine", "running/asked",
+    std::printf("%-14s %13s %9s %10s %10s %10s %8s %8s %9s %9s\n", "engine", "held/asked",
                 "start/s", "RSS KiB", "PSS KiB", "system KiB", "helpers", "threads", "list ms",
                 "remove s");
     for (const auto& d : r.density) {
-        double n = std::max(1, d.running);
+        double n = std::max(1, d.held);
         std::printf("%-14s %6d/%-6d %9.1f %10.1f %10.1f %10.1f %8d %8d %9.2f %9.2f\n",
-                    d.engine.c_str(), d.running, d.asked, d.start_s > 0 ? d.running / d.start_s : 0,
+                    d.engine.c_str(), d.held, d.asked, d.start_s > 0 ? d.running / d.start_s : 0,
                     double(d.after.rss_kb - d.before.rss_kb) / n,
                     double(d.after.pss_kb - d.before.pss_kb) / n,
                     double(d.system_after_kb - d.system_before_kb) / n, d.helpers, d.after.threads,
                     median(d.list_ms), d.remove_s);
+        std::printf("  %s: %d started, %d held when measured, %d listed, open-files limit %ld\n",
+                    d.engine.c_str(), d.running, d.held, d.listed, d.nofile);
         if (!d.failure.empty())
-            std::printf("  %s stopped: %s\n", d.engine.c_str(), d.failure.c_str());
+            std::printf("  %s stopped starting: %s\n", d.engine.c_str(), d.failure.c_str());
     }
 }
 

@@ -60,6 +60,7 @@ void json_results(JsonWriter& w, const Results& r) {
             .field("engine", d.engine)
             .field("asked", d.asked)
             .field("running", d.running);
+        w.field("held", d.held).field("listed", d.listed).field("nofile", int64_t(d.nofile));
         w.field("failure", d.failure).field("start_s", d.start_s).field("remove_s", d.remove_s);
         w.field("rss_kb_before", d.before.rss_kb).field("rss_kb_after", d.after.rss_kb);
         w.field("pss_kb_before", d.before.pss_kb).field("pss_kb_after", d.after.pss_kb);
