@@ -69,7 +69,8 @@ run_tests() {
         [ "$st" -ne 0 ] && rc=1
     done
     # The benchmark tools must keep working; their numbers are not judged here.
-    for b in "ping_load --quick" "spawn_bench --quick"; do
+    for b in "ping_load --quick" "spawn_bench --quick" \
+             "berth-bench --quick --out $logdir/berth-bench.json --svg $logdir/berth-bench.svg"; do
         local exe=${b%% *}
         [ -x "$BUILD_DIR/benchmarks/$exe" ] || continue
         echo "== $b"
@@ -100,7 +101,9 @@ case "$cmd" in
         "$BUILD_DIR/benchmarks/parse_route_bench"
         "$BUILD_DIR/benchmarks/ping_load" "$@"
         "$BUILD_DIR/benchmarks/spawn_bench"
-        "$BUILD_DIR/benchmarks/spawn_bench" --netns ;;
+        "$BUILD_DIR/benchmarks/spawn_bench" --netns
+        "$BUILD_DIR/benchmarks/berth-bench" --out "$BUILD_DIR/berth-bench.json" \
+            --svg "$BUILD_DIR/berth-bench.svg" ;;
     *)
         sed -n '2,7p' "$0"; exit 2 ;;
 esac

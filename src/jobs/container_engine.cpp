@@ -165,6 +165,7 @@ struct ContainerEngine::Running {
     bool tty = false;
     // rm -fv of a running container: its anonymous volumes go too.
     bool remove_volumes = false;
+    int64_t mount_ns = 0;
     std::vector<std::function<void(Result<>)>> removed_done;  // rm -f of a running container
 
     static void started_cb(void* ctx, drivers::Container&, const Result<>& res) {
@@ -303,9 +304,11 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         if (volumes_) volumes_->release(id);
         done(fail(std::move(e)));
     };
+    int64_t mount_start = monotonic_ns();
     auto rootfs = storage_.mount(rec->id);
     if (!rootfs) return failed(rootfs.error());
     auto r = std::make_unique<Running>();
+    r->mount_ns = monotonic_ns() - mount_start;
     r->engine = this;
     r->id = rec->id;
     r->record = *rec;
@@ -401,6 +404,7 @@ void ContainerEngine::on_started(Running& r, const Result<>& res) {
         r.record.oom_killed = false;
         start_health(r.record);
         (void)containers_.update_state(r.record);
+        if (r.proc) timings_[r.id] = StartTimings{r.mount_ns, r.proc->phases()};
         publish("start", r.id, {{"name", r.record.name}}, &r.record);
     } else {
         r.record.error = res.error().message;  // State.Error
@@ -758,6 +762,7 @@ Result<> ContainerEngine::remove_stopped(const std::string& id) {
     if (auto r = drivers::remove_json_log(log_path(id)); !r) return r;
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
     if (auto r = containers_.remove(id); !r) return fail(r.error());
+    timings_.erase(id);
     (void)images_.collect_removed_images();
     publish("destroy", id, {{"name", rec->name}}, &*rec);
     return {};
@@ -851,6 +856,11 @@ void ContainerEngine::stop(const std::string& ref, int signo, int timeout_s,
     wait(rec->id, WaitCondition::next_exit, [s](int) { s->on_exit(); });
     (void)signal(rec->id, signo);
     if (timeout_s >= 0) loop_.timeout(s->timer, int64_t(timeout_s) * 1'000'000'000);
+}
+
+const ContainerEngine::StartTimings* ContainerEngine::start_timings(const std::string& id) const {
+    auto it = timings_.find(id);
+    return it == timings_.end() ? nullptr : &it->second;
 }
 
 void ContainerEngine::shutdown(std::function<void()> done) {

@@ -148,6 +148,13 @@ public:
     void stop(const std::string& ref, int signo, int timeout_s, std::function<void(Result<>)> done);
     // Daemon shutdown: SIGKILL to every running container; `done` once all have exited.
     void shutdown(std::function<void()> done);
+    // berth's timings of a container's last start since the daemon started (inspect's
+    // "BerthStartPhases"); null when it has not started. Kept in memory until removal.
+    struct StartTimings {
+        int64_t mount_ns = 0;  // the rootfs mounted by the storage driver
+        drivers::StartPhases exec;
+    };
+    const StartTimings* start_timings(const std::string& id) const;
 
     // docker exec (jobs/exec.cpp). An exec's ID works with listen, unlisten, resume_output,
     // write_stdin, close_stdin and resize like a container's. 409 when the container is not
@@ -244,6 +251,7 @@ private:
     std::set<std::string> starting_;  // waiting for their volumes (copy-up) before the spawn
     bool shutting_down_ = false;      // a start whose volumes come ready now is refused
     std::map<std::string, StartMounts> volumes_ready_;  // prepared, for the start that follows
+    std::map<std::string, StartTimings> timings_;
 };
 
 }  // namespace berth::jobs
