@@ -155,6 +155,13 @@ Result<void> detach_mount(const std::string& target) {
     return fail(Error::last_sys("unmount " + target));
 }
 
+bool is_mount_root_at(int dirfd, const char* name) {
+    struct statx sx {};
+    if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0) return false;
+    return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+           (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
 bool is_mount_point(const std::string& path) {
     struct statx sx {};
     if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0)

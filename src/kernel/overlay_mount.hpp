@@ -49,6 +49,10 @@ Result<void> detach_mount(const std::string& target);
 
 // True if `path` is the root of a mount (its device differs from its parent's, or statx says so).
 bool is_mount_point(const std::string& path);
+// The same for the entry `name` of the directory `dirfd` (no symlink followed): statx's
+// STATX_ATTR_MOUNT_ROOT, which also sees a bind mount from the same filesystem; false where
+// the kernel does not say (the caller's device check remains).
+bool is_mount_root_at(int dirfd, const char* name);
 
 // Mount points at or under `prefix` in /proc/self/mountinfo, deepest first, unescaped.
 Result<std::vector<std::string>> mounts_under(const std::string& prefix);

@@ -3,6 +3,7 @@
 // "lowerdir+" and with the mount(2) fallback, unmount and cleanup leave nothing in mountinfo;
 // vfs gives the same view from plain copies. Layers are written the way the extractor would.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -376,4 +377,25 @@ TEST_F(StorageTest, vfs_open_root_is_the_copied_root) {
     auto fd = driver_->open_root("cp");
     ASSERT_TRUE(fd) << fd.error().message;
     EXPECT_EQ(view("/proc/self/fd/" + std::to_string(fd->get())), expected_view);
+}
+
+TEST_F(StorageTest, remove_tree_refuses_a_bind_mount_of_the_same_filesystem_below) {
+    REQUIRE_ROOT();
+    std::string tree = root_ + "/tree", source = root_ + "/precious";
+    fs::create_directories(tree + "/a/b");
+    fs::create_directories(source);
+    write(tree + "/a/first", "x");
+    write(source + "/keep", "data");
+    ASSERT_EQ(::mount(source.c_str(), (tree + "/a/b").c_str(), nullptr, MS_BIND, nullptr), 0);
+    // Same device as the tree: only the mount-root attribute tells. Nothing is touched.
+    auto refused = remove_tree(tree);
+    EXPECT_FALSE(refused);
+    if (!refused) {
+        EXPECT_EQ(refused.error().sys_errno, EBUSY);
+    }
+    EXPECT_TRUE(fs::exists(tree + "/a/first"));
+    EXPECT_TRUE(fs::exists(source + "/keep"));
+    ASSERT_EQ(::umount2((tree + "/a/b").c_str(), MNT_DETACH), 0);
+    ASSERT_TRUE(remove_tree(tree));
+    EXPECT_TRUE(fs::exists(source + "/keep"));
 }

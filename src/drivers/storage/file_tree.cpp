@@ -197,6 +197,26 @@ Result<void> TreeCopy::special(int src, int dst, const std::string& name, const 
     return {};
 }
 
+// The first mount found below the directory `fd` (device `dev`): a directory on another device
+// or the root of a mount (a bind from the same filesystem), "" if none. Walks directories only
+// through the tree itself, so its cost is the tree's, not the host's mount table's (which holds
+// a mount per running container).
+Result<std::string> mount_below(int fd, dev_t dev, const std::string& where) {
+    auto names = entries(fd, where);
+    if (!names) return fail(std::move(names.error()));
+    for (const std::string& n : *names) {
+        struct stat st {};
+        if (fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
+        const std::string path = where + "/" + n;
+        if (st.st_dev != dev || kernel::is_mount_root_at(fd, n.c_str())) return path;
+        UniqueFd sub(openat(fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!sub) continue;
+        auto found = mount_below(sub.get(), dev, path);
+        if (!found || !found->empty()) return found;
+    }
+    return std::string();
+}
+
 // Empties the directory `fd` (device `dev`) and its subdirectories, never leaving `dev`.
 Result<void> remove_contents(int fd, dev_t dev, const std::string& where) {
     auto names = entries(fd, where);
@@ -209,7 +229,7 @@ Result<void> remove_contents(int fd, dev_t dev, const std::string& where) {
             return fail(Error::last_sys("stat " + path));
         }
         if (S_ISDIR(st.st_mode)) {
-            if (st.st_dev != dev)
+            if (st.st_dev != dev || kernel::is_mount_root_at(fd, n.c_str()))
                 return fail(Error::sys(EBUSY, "remove " + path + " (a mount point)"));
             UniqueFd sub(openat(fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!sub) return fail(Error::last_sys("open " + path));
@@ -245,17 +265,18 @@ Result<void> remove_tree(const std::string& path) {
             return fail(Error::last_sys("remove " + path));
         return {};
     }
-    // Refuse before touching anything: emptying siblings first and failing at the mount
-    // point later would leave half a container behind.
-    auto mounts = kernel::mounts_under(path);
-    if (!mounts) return fail(std::move(mounts.error()));
-    if (!mounts->empty())
-        return fail(Error::sys(EBUSY, "remove " + path + ": " + mounts->front() + " is mounted"));
     struct stat parent {};
-    if (stat((path + "/..").c_str(), &parent) == 0 && parent.st_dev != st.st_dev)
+    if ((stat((path + "/..").c_str(), &parent) == 0 && parent.st_dev != st.st_dev) ||
+        kernel::is_mount_point(path))
         return fail(Error::sys(EBUSY, "remove " + path + " (a mount point)"));
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return fail(Error::last_sys("open " + path));
+    // Refuse before touching anything: emptying siblings first and failing at the mount
+    // point later would leave half a container behind.
+    auto mount = mount_below(fd.get(), st.st_dev, path);
+    if (!mount) return fail(std::move(mount.error()));
+    if (!mount->empty())
+        return fail(Error::sys(EBUSY, "remove " + path + ": " + *mount + " is mounted"));
     if (auto r = remove_contents(fd.get(), st.st_dev, path); !r) return r;
     fd.reset();
     if (::rmdir(path.c_str()) != 0 && errno != ENOENT)
