@@ -94,9 +94,8 @@ Result<drivers::ContainerSpec> spec_from(const graph::ContainerRecord& c, const 
     // Bridge networking comes with the networking issue; until then the default network is an
     // empty network namespace (loopback only), as --network none.
     s.network = net == "host" ? drivers::NetworkMode::host : drivers::NetworkMode::none;
-    if (net.starts_with("container:"))
-        return fail(Error::make(ErrorKind::not_implemented,
-                                "network mode " + net + " is not supported yet"));
+    // container:<ref>: the engine finds the running container and its pidfd (join_netns_fd).
+    if (net.starts_with("container:")) s.network = drivers::NetworkMode::container;
     s.privileged = flag(hc, "Privileged");
     s.readonly_rootfs = flag(hc, "ReadonlyRootfs");
     s.cap_add = strings(hc, "CapAdd");
@@ -302,7 +301,15 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
     auto failed = [&](Error e) {
         end_pending_listeners(id);
         if (volumes_) volumes_->release(id);
+        // As dockerd: an AutoRemove container that cannot start is removed (`docker run --rm`
+        // waits for that before it reports the error).
+        bool auto_remove = rec->host_config_json.find("\"AutoRemove\":true") != std::string::npos;
+        if (!auto_remove) {
+            rec->error = e.message;  // State.Error
+            (void)containers_.update_state(*rec);
+        }
         done(fail(std::move(e)));
+        if (auto_remove && !running_.contains(id) && remove_stopped(id)) notify(id, true, 0);
     };
     int64_t mount_start = monotonic_ns();
     auto rootfs = storage_.mount(rec->id);
@@ -318,6 +325,11 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         r->start_done = nullptr;
         return failed(spec.error());
     }
+    if (spec->network == drivers::NetworkMode::container)
+        if (auto joined = join_network_of(*rec, *spec); !joined) {
+            (void)storage_.unmount(rec->id);
+            return failed(joined.error());
+        }
     if (spec->init.value_or(default_init_)) {
         if (init_path_.empty()) {
             (void)storage_.unmount(rec->id);
@@ -388,7 +400,14 @@ void ContainerEngine::prepare_volumes(const graph::ContainerRecord& rec, StartDo
             if (!m) {
                 (void)storage_.unmount(id);
                 end_pending_listeners(id);
-                return done(fail(m.error()));
+                done(fail(m.error()));
+                // As a failed start: an AutoRemove container goes (docker run --rm waits).
+                auto rec = containers_.get(id);
+                bool auto_remove = rec && rec->host_config_json.find("\"AutoRemove\":true") !=
+                                              std::string::npos;
+                if (auto_remove && !running_.contains(id) && remove_stopped(id))
+                    notify(id, true, 0);
+                return;
             }
             volumes_ready_[id] = std::move(*m);
             start(id, std::move(done));
@@ -653,6 +672,28 @@ Result<> ContainerEngine::pause(const std::string& ref, bool frozen) {
     r.record.state = frozen ? "paused" : "running";
     (void)containers_.update_state(r.record);
     publish(frozen ? "pause" : "unpause", r.id, {{"name", r.record.name}}, &r.record);
+    return {};
+}
+
+// --network container:<ref>: the new container's process joins the running one's network
+// namespace through its pidfd, and takes its hostname, as dockerd does.
+Result<> ContainerEngine::join_network_of(const graph::ContainerRecord& rec,
+                                          drivers::ContainerSpec& spec) {
+    simdjson::dom::parser parser;
+    simdjson::padded_string text(rec.host_config_json);
+    element hc;
+    std::string ref = parser.parse(text).get(hc) ? "" : str(hc, "NetworkMode").substr(10);
+    auto target = containers_.get(ref);
+    if (!target) return fail(target.error());
+    if (target->id == rec.id)
+        return fail(Error::invalid("cannot join own network namespace"));
+    auto it = running_.find(target->id);
+    if (it == running_.end() || !it->second->proc || it->second->proc->reaped())
+        return fail(Error::conflict("cannot join network namespace of a non running container: " +
+                                    target->id));
+    spec.join_netns_fd = it->second->proc->pidfd();
+    spec.hostname = it->second->spec.hostname.empty() ? target->id.substr(0, 12)
+                                                      : it->second->spec.hostname;
     return {};
 }
 

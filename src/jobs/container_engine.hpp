@@ -188,6 +188,7 @@ private:
     void on_probe_done(HealthProbe& p);
     void stop_health(const std::string& id);
     graph::ContainerRecord* running_record(const std::string& id);
+    Result<> join_network_of(const graph::ContainerRecord& rec, drivers::ContainerSpec& spec);
     void maybe_shutdown_done();
     struct Waiter {
         std::string id;

@@ -109,8 +109,9 @@ void ContainerEngine::exec_start(const std::string& exec_id, StartDone done) {
     if (!proc) {
         // Nothing ran: the exec can be started again, as with Docker after a failed start.
         e->started = false;
+        auto d = std::move(e->start_done);  // `done` was moved there above
         e->start_done = nullptr;
-        return refuse_exec_start(*e, proc.error(), std::move(done));
+        return refuse_exec_start(*e, proc.error(), std::move(d));
     }
     e->proc = std::move(*proc);
     auto rec = containers_.get(cid);

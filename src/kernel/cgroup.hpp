@@ -127,6 +127,9 @@ class Cgroup {
 
     // An O_DIRECTORY fd of the v2 cgroup for clone3's CLONE_INTO_CGROUP, or -1 without a v2 tree.
     int v2_fd() const { return v2_fd_.get(); }
+    // Once the first process is placed the directory fd has served (CLONE_INTO_CGROUP): a
+    // running container keeps one fd fewer.
+    void close_v2_fd() { v2_fd_.reset(); }
     // Adds `pid` to every hierarchy (all v1 ones, and v2 unless it was placed by clone3).
     Result<> add_process(pid_t pid, bool v2_done = false);
     // cgroup.procs of every hierarchy (but v2 when clone3 places the child there), opened for

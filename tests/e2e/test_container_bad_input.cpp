@@ -189,3 +189,20 @@ TEST_F(ContainerBadInputTest, clients_dropping_attach_and_logs_streams_leave_not
         eventually([&] { return info_number(daemon, "NFd") <= fds_before + 5; }, Millis(5000)))
         << "fd leak: NFd " << info_number(daemon, "NFd") << " after, " << fds_before << " before";
 }
+
+TEST_F(ContainerBadInputTest, a_run_rm_that_cannot_start_reports_why_and_leaves_nothing) {
+    // dockerd removes an AutoRemove container whose start fails, and the CLI waits for that.
+    auto r = docker(daemon, "run --rm -v /no/such/source:/x busybox true </dev/null");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.error.find("bind source path does not exist: /no/such/source"), std::string::npos)
+        << r.error;
+    auto net = docker(daemon, "run --rm --network container:nosuch busybox true </dev/null");
+    EXPECT_NE(net.exit_code, 0);
+    EXPECT_NE(net.error.find("No such container: nosuch"), std::string::npos) << net.error;
+    EXPECT_EQ(d("ps -aq").output.size(), 13u);  // the bystander alone
+    // Without --rm the container stays, with the reason in State.Error.
+    ASSERT_NE(d("run --name kept -v /no/such/source:/x busybox true").exit_code, 0);
+    EXPECT_NE(d("inspect kept --format '{{.State.Status}} {{.State.Error}}'")
+                  .output.find("created invalid mount config"),
+              std::string::npos);
+}

@@ -233,3 +233,38 @@ TEST_F(ExecTest, detach_keys_end_an_attach_and_leave_the_container_running) {
     EXPECT_NE(bad.body.find("Invalid detach keys (ctrl-1) provided"), std::string::npos)
         << bad.body;
 }
+
+TEST_F(ExecTest, network_container_mode_joins_a_running_containers_network_namespace) {
+    std::string pid = host_pid();
+    auto joined =
+        d("run --rm --network container:box busybox sh -c "
+          "'busybox readlink /proc/self/ns/net; busybox hostname'");
+    ASSERT_EQ(joined.exit_code, 0) << joined.error;
+    EXPECT_EQ(joined.output, run_command("readlink /proc/" + pid + "/ns/net").output +
+                                 d("inspect box --format '{{.Config.Hostname}}'").output);
+    // Its own pid and mount namespaces all the same.
+    EXPECT_NE(
+        d("run --rm --network container:box busybox busybox readlink /proc/self/ns/pid").output,
+        run_command("readlink /proc/" + pid + "/ns/pid").output);
+    ASSERT_EQ(d("create --name idle2 busybox true").exit_code, 0);
+    auto stopped = d("run --rm --network container:idle2 busybox true");
+    EXPECT_NE(stopped.exit_code, 0);
+    EXPECT_NE(stopped.error.find("cannot join network namespace of a non running container"),
+              std::string::npos)
+        << stopped.error;
+}
+
+TEST_F(ExecTest, execs_racing_their_containers_exit_get_an_answer_and_the_daemon_lives) {
+    for (int i = 0; i < 20; ++i) {
+        std::string name = "brief" + std::to_string(i);
+        ASSERT_EQ(d("run -d --name " + name + " busybox busybox usleep " + std::to_string(2000 * i))
+                      .exit_code,
+                  0);
+        auto r = d("exec " + name + " true");  // before, during or after the exit
+        EXPECT_TRUE(r.exit_code == 0 || r.exit_code == 1 || r.exit_code == 126 ||
+                    r.exit_code == 137)
+            << r.exit_code << " " << r.error;
+        ASSERT_EQ(d("rm -f " + name).exit_code, 0);
+    }
+    EXPECT_EQ(d("exec box echo alive").output, "alive\n");
+}

@@ -37,11 +37,14 @@ protected:
     std::unique_ptr<BusyboxRootfs> rootfs_;
 };
 
-size_t host_mount_count() {
+// Mounts in the host's table under `dir` (everything a container of ours could leave there
+// targets its root; other processes' mounts elsewhere on the machine do not count).
+size_t host_mount_count(const std::string& dir) {
     std::ifstream in("/proc/self/mountinfo");
     std::string line;
     size_t n = 0;
-    while (std::getline(in, line)) ++n;
+    while (std::getline(in, line))
+        if (line.find(dir) != std::string::npos) ++n;
     return n;
 }
 
@@ -196,11 +199,11 @@ TEST_F(Spawn, network_none_has_only_loopback) {
 TEST_F(Spawn, proc_symlinked_to_root_is_refused_and_nothing_is_mounted) {
     rmdir((rootfs_->path() + "/proc").c_str());
     ASSERT_EQ(symlink("/", (rootfs_->path() + "/proc").c_str()), 0);
-    size_t before = host_mount_count();
+    size_t before = host_mount_count(rootfs_->dir());
     auto r = run_container(spec({"true"}));
     EXPECT_FALSE(r.started);
     EXPECT_NE(r.start_error.find("/proc"), std::string::npos) << r.start_error;
-    EXPECT_EQ(host_mount_count(), before);
+    EXPECT_EQ(host_mount_count(rootfs_->dir()), before);
 }
 
 TEST_F(Spawn, etc_hosts_symlinked_to_the_host_shadow_stays_inside_the_root) {
@@ -225,12 +228,12 @@ TEST_F(Spawn, bind_target_with_dotdot_chain_lands_inside_the_root) {
 }
 
 TEST_F(Spawn, no_mount_is_left_on_the_host_after_many_runs) {
-    size_t before = host_mount_count();
+    size_t before = host_mount_count(rootfs_->dir());
     for (int i = 0; i < 5; ++i) {
         auto r = run_container(spec({"true"}));
         ASSERT_TRUE(r.started) << r.start_error;
     }
-    EXPECT_EQ(host_mount_count(), before);
+    EXPECT_EQ(host_mount_count(rootfs_->dir()), before);
 }
 
 TEST_F(Spawn, default_capabilities_and_seccomp_are_dockers) {

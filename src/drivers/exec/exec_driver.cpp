@@ -71,6 +71,7 @@ Result<std::unique_ptr<Container>> ExecDriver::start(const ContainerSpec& spec,
     c->started_at_ns_ = t0;
     if (auto r = launch(*c, spec, cg, v2_placed && mode_ == kernel::SpawnMode::fork); !r)
         return fail(r.error());
+    if (cg) cg->close_v2_fd();
     return c;
 }
 

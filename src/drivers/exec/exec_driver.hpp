@@ -55,6 +55,7 @@ class Container {
 public:
     ~Container();
     pid_t pid() const { return child_.pid(); }
+    int pidfd() const { return child_.pidfd(); }
     const StartPhases& phases() const { return phases_; }
     bool running() const { return running_; }
     // The process has exited and was reaped (its output may still be draining).
