@@ -276,9 +276,10 @@ std::string init_binary(const std::string& configured) {
     return std::filesystem::absolute(p, ec).string();
 }
 
-// Containers: cgroups under "berth" (with favordynmods on the cgroup root, see
+// Containers: cgroups under --cgroup-parent (with favordynmods on the cgroup root, see
 // kernel/cgroup.hpp), the exec driver and the lifecycle engine. Containers the store says were
-// running when berthd last stopped are exited now (what a crash left running is killed with its cgroup).
+// running when berthd last stopped are exited now (what a crash left running is killed with
+// its cgroup).
 void Daemon::open_engine(const kernel::CgroupInfo& layout) {
     if (auto f = kernel::favor_dynamic_cgroup_changes(layout); !f)
         log::warn("cgroup favordynmods: " + f.error().message);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <memory>
 
+#include "busybox_test.hpp"
 #include "daemon_fixture.hpp"
 #include "image_fixture.hpp"
 
@@ -15,14 +16,11 @@ using namespace berth::e2e;
 
 namespace {
 
-class ContainerBadInputTest : public ::testing::Test {
+class ContainerBadInputTest : public BusyboxDaemonTest {
   protected:
     void SetUp() override {
-        if (geteuid() != 0) GTEST_SKIP() << "needs root: containers";
-        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
-        ASSERT_TRUE(daemon.start());
-        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
-        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+        BusyboxDaemonTest::SetUp();
+        if (!ready()) return;
         // A bystander: whatever happens to the others, it runs on untouched.
         ASSERT_EQ(d("run -d --name bystander busybox sleep 1000").exit_code, 0);
     }
@@ -32,7 +30,6 @@ class ContainerBadInputTest : public ::testing::Test {
                   "running 0\n");
         EXPECT_EQ(d("exec bystander echo fine").output, "fine\n");
     }
-    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
     // Mounts under the daemon's data root, and the container cgroups under its parent.
     size_t mounts_under_data_root() {
         std::ifstream in("/proc/self/mountinfo");
@@ -49,7 +46,6 @@ class ContainerBadInputTest : public ::testing::Test {
                         parent + "; ls -d $d/*/ 2>/dev/null | wc -l");
         return size_t(std::stoul(r.output));
     }
-    BerthDaemon daemon;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "busybox_test.hpp"
 #include "daemon_fixture.hpp"
 #include "image_fixture.hpp"
 
@@ -12,19 +13,12 @@ using namespace berth::e2e;
 
 namespace {
 
-class ContainersTest : public ::testing::Test {
+class ContainersTest : public BusyboxDaemonTest {
 protected:
     void SetUp() override {
-        if (geteuid() != 0) GTEST_SKIP() << "needs root: layers keep owners";
-        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
-        ASSERT_TRUE(daemon.start());
-        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
-        image_id = img.image_id;
-        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+        BusyboxDaemonTest::SetUp();
+        if (!ready()) return;
     }
-    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
-    BerthDaemon daemon;
-    std::string image_id;
 };
 
 }  // namespace
@@ -44,7 +38,7 @@ TEST_F(ContainersTest, create_merges_the_image_config_and_ps_lists_it) {
     auto ps = d("ps -a --format '{{.Names}}|{{.Image}}|{{.Command}}|{{.Status}}'");
     EXPECT_EQ(ps.output, "web|busybox|\"echo hi\"|Created\n");
     EXPECT_EQ(d("ps -q").output, "");  // not running
-}
+    }
 
 TEST_F(ContainersTest, image_cmd_is_used_when_none_is_given_and_names_are_generated) {
     auto c = d("create busybox");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "busybox_test.hpp"
 #include "daemon_fixture.hpp"
 #include "image_fixture.hpp"
 
@@ -12,23 +13,18 @@ using namespace berth::e2e;
 
 namespace {
 
-class ExecTest : public ::testing::Test {
+class ExecTest : public BusyboxDaemonTest {
   protected:
     void SetUp() override {
-        if (geteuid() != 0) GTEST_SKIP() << "needs root: containers";
-        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
-        ASSERT_TRUE(daemon.start());
-        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
-        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+        BusyboxDaemonTest::SetUp();
+        if (!ready()) return;
         auto r = d("run -d --name box -e FROM_RUN=1 busybox sleep 1000");
         ASSERT_EQ(r.exit_code, 0) << r.error;
     }
-    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
     std::string host_pid() {
         auto p = d("inspect box --format '{{.State.Pid}}'");
         return p.output.substr(0, p.output.size() - 1);
     }
-    BerthDaemon daemon;
 };
 
 }  // namespace

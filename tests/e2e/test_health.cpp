@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "busybox_test.hpp"
 #include "daemon_fixture.hpp"
 #include "image_fixture.hpp"
 
@@ -11,16 +12,12 @@ using namespace berth::e2e;
 
 namespace {
 
-class HealthTest : public ::testing::Test {
+class HealthTest : public BusyboxDaemonTest {
   protected:
     void SetUp() override {
-        if (geteuid() != 0) GTEST_SKIP() << "needs root: containers";
-        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
-        ASSERT_TRUE(daemon.start());
-        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
-        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+        BusyboxDaemonTest::SetUp();
+        if (!ready()) return;
     }
-    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
     std::string inspect(const std::string& name, const std::string& format) {
         return d("inspect " + name + " --format '" + format + "'").output;
     }
@@ -31,7 +28,6 @@ class HealthTest : public ::testing::Test {
         }
         return false;
     }
-    BerthDaemon daemon;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "busybox_test.hpp"
 #include "daemon_fixture.hpp"
 #include "image_fixture.hpp"
 
@@ -16,15 +17,11 @@ namespace {
 
 // Five containers, oldest first: a1 exited 0 (tier=front), b2 exited 3 (tier=back, a bind on
 // /data), c3 running, d4 created, e5 paused. `docker ps` lists newest first.
-class PsTest : public ::testing::Test {
+class PsTest : public BusyboxDaemonTest {
   protected:
     void SetUp() override {
-        if (geteuid() != 0) GTEST_SKIP() << "needs root: layers keep owners";
-        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
-        ASSERT_TRUE(daemon.start());
-        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
-        image_id = img.image_id;
-        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+        BusyboxDaemonTest::SetUp();
+        if (!ready()) return;
         std::string data = daemon.dir() + "/data";
         std::filesystem::create_directories(data);
         ASSERT_EQ(d("run --name a1 -l tier=front busybox true").exit_code, 0);
@@ -39,7 +36,6 @@ class PsTest : public ::testing::Test {
     void TearDown() override {
         if (daemon.running()) d("rm -f a1 b2 c3 d4 e5");
     }
-    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
     // The names `docker ps -a --filter <f>` lists, one line.
     std::string names(const std::string& filter, const std::string& flags = "-a") {
         auto r = d("ps " + flags + " --filter '" + filter + "' --format '{{.Names}}'");
@@ -50,8 +46,6 @@ class PsTest : public ::testing::Test {
         while (!out.empty() && out.back() == ' ') out.pop_back();
         return out;
     }
-    BerthDaemon daemon;
-    std::string image_id;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "busybox_test.hpp"
 #include "daemon_fixture.hpp"
 #include "image_fixture.hpp"
 
@@ -14,17 +15,12 @@ using namespace berth::e2e;
 
 namespace {
 
-class StartPhasesTest : public ::testing::Test {
+class StartPhasesTest : public BusyboxDaemonTest {
   protected:
     void SetUp() override {
-        if (geteuid() != 0) GTEST_SKIP() << "needs root: layers keep owners";
-        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
-        ASSERT_TRUE(daemon.start());
-        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
-        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+        BusyboxDaemonTest::SetUp();
+        if (!ready()) return;
     }
-    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
-    BerthDaemon daemon;
 };
 
 constexpr const char* phases_format =
@@ -56,7 +52,7 @@ TEST_F(StartPhasesTest, inspect_shows_the_phases_of_the_last_start) {
     long sum = mount + plan + cgroup + place + clone + exec;
     EXPECT_GE(total, sum) << i.output;
     EXPECT_LE(total, sum + 7) << i.output;
-}
+    }
 
 TEST_F(StartPhasesTest, a_second_start_replaces_them_and_rm_forgets_them) {
     ASSERT_EQ(d("run --name phases2 --network none busybox busybox true").exit_code, 0);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "busybox_test.hpp"
 #include "daemon_fixture.hpp"
 #include "image_fixture.hpp"
 
@@ -17,22 +18,18 @@ using namespace berth::e2e;
 
 namespace {
 
-class StatsTest : public ::testing::Test {
+class StatsTest : public BusyboxDaemonTest {
   protected:
     void SetUp() override {
-        if (geteuid() != 0) GTEST_SKIP() << "needs root: layers keep owners";
-        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
-        ASSERT_TRUE(daemon.start());
-        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
-        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+        BusyboxDaemonTest::SetUp();
+        if (!ready()) return;
     }
     // A daemon stopped gracefully kills what still runs; SIGKILLed, it would leave it running.
     void TearDown() override {
         if (daemon.running()) {
             EXPECT_EQ(daemon.stop(), 0);
-        }
     }
-    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
+    }
     // Polls `docker <args>` until its output holds `want` (a condition, not a timing: gives up
     // after 20 s); returns the last output.
     std::string until_output_has(const std::string& args, const std::string& want) {
@@ -44,7 +41,6 @@ class StatsTest : public ::testing::Test {
         }
         return out;
     }
-    BerthDaemon daemon;
 };
 
 double percent(const std::string& s) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "busybox_test.hpp"
 #include "daemon_fixture.hpp"
 #include "image_fixture.hpp"
 
@@ -13,16 +14,12 @@ using namespace berth::e2e;
 
 namespace {
 
-class VolumesTest : public ::testing::Test {
+class VolumesTest : public BusyboxDaemonTest {
   protected:
     void SetUp() override {
-        if (geteuid() != 0) GTEST_SKIP() << "needs root: containers and mounts";
-        if (access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "needs busybox-static";
-        ASSERT_TRUE(daemon.start());
-        auto img = build_busybox_archive(daemon.dir(), {"busybox:latest"});
-        ASSERT_EQ(d("load -i " + img.archive_path).exit_code, 0);
+        BusyboxDaemonTest::SetUp();
+        if (!ready()) return;
     }
-    CommandResult d(const std::string& args) { return docker(daemon, args + " </dev/null"); }
     std::string volumes_dir() const { return daemon.data_root() + "/volumes"; }
     // An image whose config has VOLUME /data, with content there: a file, a directory owned by
     // 1000:1000 mode 0750, and a symlink to the host's idea of /etc/passwd.
@@ -58,7 +55,6 @@ class VolumesTest : public ::testing::Test {
                            daemon.socket_path() + " -X DELETE http://localhost" + path)
             .output;
     }
-    BerthDaemon daemon;
 };
 
 }  // namespace
