@@ -243,9 +243,14 @@ std::string VolumeService::mounts_json(const std::string& container_id,
                                        std::string_view config_json,
                                        std::string_view host_config_json) {
     auto points = container_mount_points(config_json, host_config_json);
-    auto rows = store_.mounts_of(container_id);
+    // `docker ps` asks this for every container: no query for those without volumes.
+    if (!points || points->empty()) return "[]";
+    bool volumes = std::any_of(points->begin(), points->end(),
+                               [](const MountPoint& p) { return p.type == "volume"; });
     std::map<std::string, const graph::VolumeMount*> by_dst;
-    if (rows)
+    decltype(store_.mounts_of(container_id)) rows;
+    if (volumes) rows = store_.mounts_of(container_id);
+    if (volumes && rows)
         for (const auto& m : *rows) by_dst[m.destination] = &m;
     std::vector<MountPoint> list = points ? std::move(*points) : std::vector<MountPoint>{};
     std::sort(list.begin(), list.end(), [](const MountPoint& a, const MountPoint& b) {
