@@ -2,29 +2,16 @@
 
 #include <sqlite3.h>
 
+#include "graph/sql.hpp"
+
 namespace berth::graph {
 
 namespace {
 
-struct Stmt {
-    sqlite3_stmt* s = nullptr;
-    ~Stmt() { sqlite3_finalize(s); }
-};
-
-Result<> prepare(sqlite3* db, std::string_view sql, Stmt& st) {
-    if (sqlite3_prepare_v2(db, sql.data(), int(sql.size()), &st.s, nullptr) != SQLITE_OK)
-        return fail(db_error(db, "prepare container query"));
-    return {};
-}
-
-void bind(sqlite3_stmt* s, int i, std::string_view v) {
-    sqlite3_bind_text(s, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
-}
-
-std::string text(sqlite3_stmt* s, int col) {
-    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
-    return p ? std::string(p, size_t(sqlite3_column_bytes(s, col))) : std::string();
-}
+using sql::bind;
+using sql::prepare;
+using sql::Stmt;
+using sql::text;
 
 constexpr std::string_view columns =
     "SELECT id, name, coalesce(image_id, ''), config_json, host_config_json, state, created_at, "

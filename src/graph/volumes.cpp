@@ -5,41 +5,17 @@
 
 #include <sqlite3.h>
 
+#include "graph/sql.hpp"
+
 namespace berth::graph {
 
 namespace {
 
-struct Stmt {
-    sqlite3_stmt* s = nullptr;
-    ~Stmt() { sqlite3_finalize(s); }
-};
-
-Result<> prepare(sqlite3* db, std::string_view sql, Stmt& st) {
-    if (sqlite3_prepare_v2(db, sql.data(), int(sql.size()), &st.s, nullptr) != SQLITE_OK)
-        return fail(db_error(db, "prepare volume query"));
-    return {};
-}
-
-void bind(sqlite3_stmt* s, int i, std::string_view v) {
-    sqlite3_bind_text(s, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
-}
-
-void bind(sqlite3_stmt* s, int i, const std::optional<std::string>& v) {
-    if (v)
-        bind(s, i, std::string_view(*v));
-    else
-        sqlite3_bind_null(s, i);
-}
-
-std::string text(sqlite3_stmt* s, int col) {
-    auto p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
-    return p ? std::string(p, size_t(sqlite3_column_bytes(s, col))) : std::string();
-}
-
-std::optional<std::string> optional_text(sqlite3_stmt* s, int col) {
-    if (sqlite3_column_type(s, col) == SQLITE_NULL) return std::nullopt;
-    return text(s, col);
-}
+using sql::bind;
+using sql::optional_text;
+using sql::prepare;
+using sql::Stmt;
+using sql::text;
 
 VolumeRecord volume_row(sqlite3_stmt* s) {
     VolumeRecord v;

@@ -1,11 +1,15 @@
 #include "kernel/files.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 
 #include "kernel/fd.hpp"
 
@@ -44,6 +48,83 @@ Result<> rename_file(const std::string& from, const std::string& to) {
 bool path_exists(const std::string& path) {
     struct stat st {};
     return ::lstat(path.c_str(), &st) == 0;
+}
+
+namespace {
+
+struct DirCloser {
+    void operator()(DIR* d) const { closedir(d); }
+};
+
+Result<> copy_xattrs(int src, int dst, const std::string& where, bool skip_unsupported) {
+    ssize_t size = flistxattr(src, nullptr, 0);
+    if (size < 0 && (errno == ENOTSUP || skip_unsupported)) return {};
+    if (size < 0) return fail(Error::last_sys("list xattrs of " + where));
+    if (size == 0) return {};
+    std::string names(size_t(size), '\0');
+    size = flistxattr(src, names.data(), names.size());
+    if (size < 0) return fail(Error::last_sys("list xattrs of " + where));
+    names.resize(size_t(size));
+    for (size_t at = 0; at < names.size();) {
+        const char* name = names.c_str() + at;
+        at += std::strlen(name) + 1;
+        ssize_t n = fgetxattr(src, name, nullptr, 0);
+        std::string value(size_t(n < 0 ? 0 : n), '\0');
+        if (n >= 0) n = fgetxattr(src, name, value.data(), value.size());
+        if (n < 0) {
+            if (skip_unsupported) continue;
+            return fail(Error::last_sys(std::string("read xattr ") + name + " of " + where));
+        }
+        if (fsetxattr(dst, name, value.data(), size_t(n), 0) != 0 &&
+            !(skip_unsupported && (errno == ENOTSUP || errno == EOPNOTSUPP)))
+            return fail(Error::last_sys(std::string("set xattr ") + name + " on " + where));
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> directory_entries(int fd, const std::string& where) {
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return fail(Error::last_sys("dup " + where));
+    std::unique_ptr<DIR, DirCloser> d(fdopendir(dup));
+    if (!d) {
+        ::close(dup);
+        return fail(Error::last_sys("read directory " + where));
+    }
+    rewinddir(d.get());
+    std::vector<std::string> out;
+    errno = 0;
+    while (dirent* e = readdir(d.get())) {
+        std::string_view n = e->d_name;
+        if (n != "." && n != "..") out.emplace_back(n);
+    }
+    if (errno != 0) return fail(Error::last_sys("read directory " + where));
+    return out;
+}
+
+Result<> copy_metadata(int src, int dst, const struct stat& st, const std::string& where,
+                       bool skip_unsupported_xattrs) {
+    if (fchown(dst, st.st_uid, st.st_gid) != 0) return fail(Error::last_sys("chown " + where));
+    if (fchmod(dst, st.st_mode & 07777) != 0) return fail(Error::last_sys("chmod " + where));
+    if (auto r = copy_xattrs(src, dst, where, skip_unsupported_xattrs); !r) return r;
+    const timespec times[2] = {st.st_atim, st.st_mtim};
+    if (futimens(dst, times) != 0) return fail(Error::last_sys("set times of " + where));
+    return {};
+}
+
+std::vector<std::string> remove_dangling_symlinks(const std::string& dir) {
+    std::vector<std::string> removed;
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return removed;
+    auto names = directory_entries(fd.get(), dir);
+    if (!names) return removed;
+    for (const std::string& n : *names) {
+        struct stat st {};
+        if (n[0] == '.' || fstatat(fd.get(), n.c_str(), &st, 0) == 0 || errno != ENOENT) continue;
+        if (unlinkat(fd.get(), n.c_str(), 0) == 0) removed.push_back(dir + "/" + n);
+    }
+    return removed;
 }
 
 }  // namespace berth::kernel

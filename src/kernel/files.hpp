@@ -2,7 +2,10 @@
 // the layers above call no raw syscalls for them.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <string>
+#include <vector>
 
 #include "base/error.hpp"
 
@@ -20,5 +23,15 @@ Result<> remove_file(const std::string& path);
 Result<> rename_file(const std::string& from, const std::string& to);
 // Whether `path` names anything (without following a last symlink).
 bool path_exists(const std::string& path);
+
+// The entries of the directory `fd` but . and .. (read through a dup; `where` names it in errors).
+Result<std::vector<std::string>> directory_entries(int fd, const std::string& where);
+// Owner, mode, xattrs and times of the open file or directory `src` onto `dst`. With
+// `skip_unsupported_xattrs`, an xattr the destination's filesystem cannot hold (tmpfs and
+// user.*) or the source cannot read is left out instead of failing the copy.
+Result<> copy_metadata(int src, int dst, const struct stat& st, const std::string& where,
+                       bool skip_unsupported_xattrs = false);
+// Removes the symlinks in `dir` whose target is gone; returns their paths.
+std::vector<std::string> remove_dangling_symlinks(const std::string& dir);
 
 }  // namespace berth::kernel

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <memory>
 
+#include "kernel/files.hpp"
 #include "kernel/overlay_mount.hpp"
 #include "kernel/rootfs_path.hpp"
 
@@ -53,60 +54,6 @@ constexpr MountFlag mount_flags[] = {
     {"rbind", MS_BIND | MS_REC, 0},
     {"defaults", 0, 0},
 };
-
-struct DirCloser {
-    void operator()(DIR* d) const { closedir(d); }
-};
-
-Result<std::vector<std::string>> entries(int fd, const std::string& where) {
-    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return fail(Error::last_sys("dup " + where));
-    std::unique_ptr<DIR, DirCloser> d(fdopendir(dup));
-    if (!d) {
-        ::close(dup);
-        return fail(Error::last_sys("read directory " + where));
-    }
-    rewinddir(d.get());
-    std::vector<std::string> out;
-    errno = 0;
-    while (dirent* e = readdir(d.get())) {
-        std::string_view n = e->d_name;
-        if (n != "." && n != "..") out.emplace_back(n);
-    }
-    if (errno != 0) return fail(Error::last_sys("read directory " + where));
-    return out;
-}
-
-Result<> copy_xattrs(int src, int dst, const std::string& where) {
-    ssize_t size = flistxattr(src, nullptr, 0);
-    if (size <= 0) return {};  // none, or a filesystem without xattrs
-    std::string names(size_t(size), '\0');
-    size = flistxattr(src, names.data(), names.size());
-    if (size < 0) return fail(Error::last_sys("list xattrs of " + where));
-    names.resize(size_t(size));
-    for (size_t at = 0; at < names.size();) {
-        const char* name = names.c_str() + at;
-        at += std::strlen(name) + 1;
-        ssize_t n = fgetxattr(src, name, nullptr, 0);
-        if (n < 0) continue;
-        std::string value(size_t(n), '\0');
-        n = fgetxattr(src, name, value.data(), value.size());
-        // A volume on a filesystem without this namespace (tmpfs and user.*) keeps the data.
-        if (n >= 0 && fsetxattr(dst, name, value.data(), size_t(n), 0) != 0 && errno != ENOTSUP &&
-            errno != EOPNOTSUPP)
-            return fail(Error::last_sys(std::string("set xattr ") + name + " on " + where));
-    }
-    return {};
-}
-
-Result<> copy_metadata(int src, int dst, const struct stat& st, const std::string& where) {
-    if (fchown(dst, st.st_uid, st.st_gid) != 0) return fail(Error::last_sys("chown " + where));
-    if (fchmod(dst, st.st_mode & 07777) != 0) return fail(Error::last_sys("chmod " + where));
-    if (auto r = copy_xattrs(src, dst, where); !r) return r;
-    const timespec times[2] = {st.st_atim, st.st_mtim};
-    if (futimens(dst, times) != 0) return fail(Error::last_sys("set times of " + where));
-    return {};
-}
 
 }  // namespace
 
@@ -151,7 +98,7 @@ Result<> rename_entry(const std::string& from, const std::string& to) {
 Result<std::vector<std::string>> list_directory(const std::string& path) {
     auto fd = open_directory(path);
     if (!fd) return fail(std::move(fd.error()));
-    return entries(fd->get(), path);
+    return directory_entries(fd->get(), path);
 }
 
 Result<UniqueFd> open_directory(const std::string& path) {
@@ -168,7 +115,7 @@ Result<UniqueFd> open_directory_in_root(int root_fd, const std::string& path) {
 }
 
 Result<bool> directory_empty(int dir_fd) {
-    auto names = entries(dir_fd, "volume");
+    auto names = directory_entries(dir_fd, "volume");
     if (!names) return fail(std::move(names.error()));
     return names->empty();
 }
@@ -180,7 +127,7 @@ TreeCopyUp::TreeCopyUp(UniqueFd src, UniqueFd dst) {
 
 Result<> TreeCopyUp::push_dir(UniqueFd src, UniqueFd dst, std::string rel) {
     Dir d;
-    auto names = entries(src.get(), rel.empty() ? "." : rel);
+    auto names = directory_entries(src.get(), rel.empty() ? "." : rel);
     if (names) d.names = std::move(*names);
     d.src = std::move(src);
     d.dst = std::move(dst);
@@ -226,7 +173,7 @@ Result<> TreeCopyUp::finish_dir(Dir& d) {
             return fail(Error::last_sys("set owner and mode of the volume"));
         return {};
     }
-    return copy_metadata(d.src.get(), d.dst.get(), st, d.rel);
+    return copy_metadata(d.src.get(), d.dst.get(), st, d.rel, true);
 }
 
 Result<> TreeCopyUp::entry(Dir& d, const std::string& name) {
@@ -292,7 +239,7 @@ Result<bool> TreeCopyUp::copy_file_bytes(uint64_t& budget) {
         }
     }
     file_active_ = false;
-    auto r = copy_metadata(file_.src.get(), file_.dst.get(), file_.st, file_.rel);
+    auto r = copy_metadata(file_.src.get(), file_.dst.get(), file_.st, file_.rel, true);
     file_.src.reset();
     file_.dst.reset();
     if (!r) return fail(std::move(r.error()));
@@ -340,7 +287,7 @@ Result<bool> TreeRemove::step(size_t budget_entries) {
         struct stat st {};
         if (fstat(top->get(), &st) != 0) return fail(Error::last_sys("stat " + path_));
         dev_ = st.st_dev;
-        auto names = entries(top->get(), path_);
+        auto names = directory_entries(top->get(), path_);
         if (!names) return fail(std::move(names.error()));
         stack_.push_back(Dir{std::move(*top), "", std::move(*names), 0});
     }
@@ -371,7 +318,7 @@ Result<bool> TreeRemove::step(size_t budget_entries) {
         UniqueFd sub(
             openat(d.fd.get(), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!sub) return fail(Error::last_sys("open " + path_ + "/…/" + n));
-        auto names = entries(sub.get(), n);
+        auto names = directory_entries(sub.get(), n);
         if (!names) return fail(std::move(names.error()));
         std::string name = n;  // `d` may move when the stack grows
         stack_.push_back(Dir{std::move(sub), std::move(name), std::move(*names), 0});

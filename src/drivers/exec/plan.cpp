@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 
+#include "kernel/files.hpp"
 #include "kernel/security.hpp"
 #include "kernel/user.hpp"
 
@@ -53,9 +54,7 @@ Result<> write_file(const std::string& path, const std::string& content) {
 Result<> remove_container_files(const std::string& dir, const std::string& id) {
     for (std::string f : {std::string("hostname"), std::string("hosts"), std::string("resolv.conf"),
                           id + "-json.log"}) {
-        std::string path = dir + "/" + f;
-        if (unlink(path.c_str()) != 0 && errno != ENOENT)
-            return fail(Error::last_sys("remove " + path));
+        if (auto r = kernel::remove_file(dir + "/" + f); !r) return r;
     }
     return {};
 }

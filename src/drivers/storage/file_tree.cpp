@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kernel/fd.hpp"
+#include "kernel/files.hpp"
 #include "kernel/overlay_mount.hpp"
 
 namespace berth::drivers {
@@ -28,63 +29,6 @@ namespace {
 using kernel::UniqueFd;
 
 constexpr size_t copy_chunk_bytes = 1 << 20;
-
-struct DirCloser {
-    void operator()(DIR* d) const { closedir(d); }
-};
-using DirHandle = std::unique_ptr<DIR, DirCloser>;
-
-// The entries of a directory except . and .., read through a dup of `fd` (fdopendir owns it).
-Result<std::vector<std::string>> entries(int fd, const std::string& where) {
-    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return fail(Error::last_sys("dup " + where));
-    DirHandle d(fdopendir(dup));
-    if (!d) {
-        ::close(dup);
-        return fail(Error::last_sys("read directory " + where));
-    }
-    rewinddir(d.get());
-    std::vector<std::string> out;
-    errno = 0;
-    while (dirent* e = readdir(d.get())) {
-        std::string_view n = e->d_name;
-        if (n != "." && n != "..") out.emplace_back(n);
-    }
-    if (errno != 0) return fail(Error::last_sys("read directory " + where));
-    return out;
-}
-
-Result<void> copy_xattrs(int src, int dst, const std::string& where) {
-    ssize_t size = flistxattr(src, nullptr, 0);
-    if (size < 0)
-        return errno == ENOTSUP ? Result<void>{} : fail(Error::last_sys("list xattrs of " + where));
-    std::string names(static_cast<size_t>(size), '\0');
-    size = flistxattr(src, names.data(), names.size());
-    if (size < 0) return fail(Error::last_sys("list xattrs of " + where));
-    names.resize(static_cast<size_t>(size));
-    for (size_t at = 0; at < names.size();) {
-        const char* name = names.c_str() + at;
-        at += std::strlen(name) + 1;
-        ssize_t n = fgetxattr(src, name, nullptr, 0);
-        if (n < 0) return fail(Error::last_sys(std::string("read xattr ") + name + " of " + where));
-        std::string value(static_cast<size_t>(n), '\0');
-        n = fgetxattr(src, name, value.data(), value.size());
-        if (n < 0) return fail(Error::last_sys(std::string("read xattr ") + name + " of " + where));
-        if (fsetxattr(dst, name, value.data(), static_cast<size_t>(n), 0) != 0)
-            return fail(Error::last_sys(std::string("set xattr ") + name + " on " + where));
-    }
-    return {};
-}
-
-// Owner, mode, xattrs, times of an open file or directory.
-Result<void> copy_metadata(int src, int dst, const struct stat& st, const std::string& where) {
-    if (fchown(dst, st.st_uid, st.st_gid) != 0) return fail(Error::last_sys("chown " + where));
-    if (fchmod(dst, st.st_mode & 07777) != 0) return fail(Error::last_sys("chmod " + where));
-    if (auto r = copy_xattrs(src, dst, where); !r) return r;
-    const timespec times[2] = {st.st_atim, st.st_mtim};
-    if (futimens(dst, times) != 0) return fail(Error::last_sys("set times of " + where));
-    return {};
-}
 
 Result<void> copy_bytes(int src, int dst, off_t size, const std::string& where) {
     if (size == 0 || ioctl(dst, FICLONE, src) == 0) return {};
@@ -130,13 +74,13 @@ class TreeCopy {
 };
 
 Result<void> TreeCopy::dir(int src, int dst, const std::string& rel) {
-    auto names = entries(src, rel.empty() ? "." : rel);
+    auto names = kernel::directory_entries(src, rel.empty() ? "." : rel);
     if (!names) return fail(std::move(names.error()));
     for (const std::string& n : *names)
         if (auto r = entry(src, dst, n, rel.empty() ? n : rel + "/" + n); !r) return r;
     struct stat st {};
     if (fstat(src, &st) != 0) return fail(Error::last_sys("stat " + rel));
-    return copy_metadata(src, dst, st, rel.empty() ? "." : rel);
+    return kernel::copy_metadata(src, dst, st, rel.empty() ? "." : rel);
 }
 
 Result<void> TreeCopy::entry(int src, int dst, const std::string& name, const std::string& rel) {
@@ -171,7 +115,7 @@ Result<void> TreeCopy::file(int src, int dst, const std::string& name, const str
         openat(dst, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!d) return fail(Error::last_sys("create " + rel));
     if (auto r = copy_bytes(s.get(), d.get(), st.st_size, rel); !r) return r;
-    return copy_metadata(s.get(), d.get(), st, rel);
+    return kernel::copy_metadata(s.get(), d.get(), st, rel);
 }
 
 // Symlinks, devices, fifos, sockets: no fd to copy xattrs through, so owner, mode and times only.
@@ -202,7 +146,7 @@ Result<void> TreeCopy::special(int src, int dst, const std::string& name, const 
 // through the tree itself, so its cost is the tree's, not the host's mount table's (which holds
 // a mount per running container).
 Result<std::string> mount_below(int fd, dev_t dev, const std::string& where) {
-    auto names = entries(fd, where);
+    auto names = kernel::directory_entries(fd, where);
     if (!names) return fail(std::move(names.error()));
     for (const std::string& n : *names) {
         struct stat st {};
@@ -219,7 +163,7 @@ Result<std::string> mount_below(int fd, dev_t dev, const std::string& where) {
 
 // Empties the directory `fd` (device `dev`) and its subdirectories, never leaving `dev`.
 Result<void> remove_contents(int fd, dev_t dev, const std::string& where) {
-    auto names = entries(fd, where);
+    auto names = kernel::directory_entries(fd, where);
     if (!names) return fail(std::move(names.error()));
     for (const std::string& n : *names) {
         const std::string path = where + "/" + n;

@@ -87,8 +87,7 @@ Result<void> OverlayDriver::remove_layer(std::string_view chain_id) {
     auto hex = chain_hex(chain_id);
     if (!hex) return fail(std::move(hex.error()));
     const std::string link = layers_root() + "/l/" + hex->substr(0, short_link_chars);
-    if (::unlink(link.c_str()) != 0 && errno != ENOENT)
-        return fail(Error::last_sys("remove " + link));
+    if (auto r = kernel::remove_file(link); !r) return r;
     return StorageDriver::remove_layer(chain_id);
 }
 
@@ -98,8 +97,7 @@ Result<void> OverlayDriver::create_container_layer(std::string_view id,
     std::string lower_file;
     for (const std::string& chain : lowers_top_first) {
         if (auto hex = chain_hex(chain); !hex) return fail(std::move(hex.error()));
-        struct stat st {};
-        if (::stat(layer_path(chain).c_str(), &st) != 0)
+        if (!kernel::path_exists(layer_path(chain)))
             return fail(Error::not_found("layer " + chain + " is not unpacked"));
         lower_file += chain + "\n";
     }
@@ -209,19 +207,8 @@ Result<void> OverlayDriver::remove_container_layer(std::string_view id) {
 }
 
 void OverlayDriver::remove_dangling_links(StaleCleanup& out) {
-    const std::string dir = layers_root() + "/l";
-    DIR* d = opendir(dir.c_str());
-    if (!d) return;
-    int fd = dirfd(d);
-    std::vector<std::string> dangling;
-    while (dirent* e = readdir(d)) {
-        struct stat st {};
-        if (e->d_name[0] != '.' && fstatat(fd, e->d_name, &st, 0) != 0 && errno == ENOENT)
-            dangling.emplace_back(e->d_name);
-    }
-    for (const std::string& n : dangling)
-        if (unlinkat(fd, n.c_str(), 0) == 0) out.removed.push_back(dir + "/" + n);
-    closedir(d);
+    for (std::string& link : kernel::remove_dangling_symlinks(layers_root() + "/l"))
+        out.removed.push_back(std::move(link));
 }
 
 void OverlayDriver::remove_probe_dirs(StaleCleanup& out) {
