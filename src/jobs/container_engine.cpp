@@ -1,4 +1,5 @@
 #include "jobs/container_engine.hpp"
+#include "jobs/container_networks.hpp"
 
 #include <signal.h>
 
@@ -91,9 +92,11 @@ Result<drivers::ContainerSpec> spec_from(const graph::ContainerRecord& c, const 
     s.open_stdin = flag(cfg, "OpenStdin");
     s.capture_output = !s.tty;
     std::string net = str(hc, "NetworkMode");
-    // Bridge networking comes with the networking issue; until then the default network is an
-    // empty network namespace (loopback only), as --network none.
-    s.network = net == "host" ? drivers::NetworkMode::host : drivers::NetworkMode::none;
+    // "", "default", "bridge" and user networks' names: the networks' namespace (the engine
+    // asks ContainerNetworks for it; with no bridge network it stays an empty one, as none).
+    s.network = net == "host"   ? drivers::NetworkMode::host
+                : net == "none" ? drivers::NetworkMode::none
+                                : drivers::NetworkMode::bridge;
     // container:<ref>: the engine finds the running container and its pidfd (join_netns_fd).
     if (net.starts_with("container:")) s.network = drivers::NetworkMode::container;
     s.privileged = flag(hc, "Privileged");
@@ -165,6 +168,7 @@ struct ContainerEngine::Running {
     // rm -fv of a running container: its anonymous volumes go too.
     bool remove_volumes = false;
     int64_t mount_ns = 0;
+    int64_t network_ns = 0;
     std::vector<std::function<void(Result<>)>> removed_done;  // rm -f of a running container
 
     static void started_cb(void* ctx, drivers::Container&, const Result<>& res) {
@@ -352,10 +356,30 @@ void ContainerEngine::start(const std::string& ref, StartDone done) {
         for (auto& b : volume_mounts->binds) spec->binds.push_back(std::move(b));
         for (auto& t : volume_mounts->tmpfs) spec->tmpfs.push_back(std::move(t));
     }
+    if (spec->network == drivers::NetworkMode::bridge) {
+        int64_t network_start = monotonic_ns();
+        auto joined = networks_ ? networks_->attach(rec->id, rec->config_json,
+                                                    rec->host_config_json)
+                                : Result<ContainerNetworks::Joined>(ContainerNetworks::Joined{});
+        if (!joined) {
+            (void)storage_.unmount(rec->id);
+            done = std::move(r->start_done);
+            return failed(joined.error());
+        }
+        r->network_ns = monotonic_ns() - network_start;
+        if (joined->netns_fd < 0) {
+            spec->network = drivers::NetworkMode::none;
+        } else {
+            spec->join_netns_fd = joined->netns_fd;
+            spec->ip_address = joined->ip;
+            spec->embedded_dns = joined->embedded_dns;
+        }
+    }
     drivers::ContainerEvents ev{r.get(), &Running::started_cb, &Running::exited_cb,
                                 &Running::output_cb};
     auto proc = driver_.start(*spec, ev);
     if (!proc) {
+        if (networks_) networks_->detach(rec->id, false);
         (void)storage_.unmount(rec->id);
         done = std::move(r->start_done);
         return failed(proc.error());
@@ -423,7 +447,7 @@ void ContainerEngine::on_started(Running& r, const Result<>& res) {
         r.record.oom_killed = false;
         start_health(r.record);
         (void)containers_.update_state(r.record);
-        if (r.proc) timings_[r.id] = StartTimings{r.mount_ns, r.proc->phases()};
+        if (r.proc) timings_[r.id] = StartTimings{r.mount_ns, r.network_ns, r.proc->phases()};
         publish("start", r.id, {{"name", r.record.name}}, &r.record);
     } else {
         r.record.error = res.error().message;  // State.Error
@@ -455,6 +479,8 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
                                   r.record.restart_count);
     if (restart) r.record.state = "restarting";
     (void)containers_.update_state(r.record);
+    // Going down, a container keeps its addresses for its restart on the next start.
+    if (networks_) networks_->detach(id, shutting_down_);
     (void)storage_.unmount(id);
     if (volumes_) volumes_->release(id);
     if (r.proc) r.proc->abandon_stdin();
@@ -551,19 +577,22 @@ bool ContainerEngine::stop_restarting(const std::string& id) {
     return true;
 }
 
-void ContainerEngine::start_on_boot() {
+std::vector<std::string> ContainerEngine::start_on_boot() {
+    std::vector<std::string> started;
     auto all = containers_.list();
-    if (!all) return;
+    if (!all) return started;
     for (const auto& c : *all) {
         if (c.state != "exited" || c.started_ns == 0) continue;  // never started: left alone
         if (!should_restart(restart_policy_of(c.host_config_json), RestartMoment::daemon_start,
                             c.exit_code, c.manually_stopped, c.restart_count))
             continue;
         std::string id = c.id;
+        started.push_back(id);
         start(id, [id](Result<> r) {
             if (!r) (void)id;  // recorded in State.Error by the start itself
         });
     }
+    return started;
 }
 
 // Shutdown is done once no container and no exec process is left running (an exec dies with
@@ -802,6 +831,7 @@ Result<> ContainerEngine::remove_stopped(const std::string& id) {
     if (auto r = drivers::remove_container_files(storage_.container_dir(id), id); !r) return r;
     if (auto r = drivers::remove_json_log(log_path(id)); !r) return r;
     if (auto r = storage_.remove_container_layer(id); !r) return fail(r.error());
+    if (networks_) networks_->removed(id);
     if (auto r = containers_.remove(id); !r) return fail(r.error());
     timings_.erase(id);
     (void)images_.collect_removed_images();

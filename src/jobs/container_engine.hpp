@@ -31,6 +31,7 @@ class JsonFileLog;
 namespace berth::jobs {
 
 class EventBus;
+class ContainerNetworks;
 
 // The attributes every event of a container carries, as dockerd's: image, name, its labels.
 std::vector<std::pair<std::string, std::string>> container_event_attributes(
@@ -81,6 +82,7 @@ public:
     ~ContainerEngine();
     // Volumes: mounted at start, released at exit, anonymous ones removed with `rm -v`/--rm.
     void use_volumes(VolumeService* volumes) { volumes_ = volumes; }
+    void use_networks(ContainerNetworks* networks) { networks_ = networks; }
 
     // 304 (not_modified) when running; exec failures come back as Docker's errors.
     void start(const std::string& ref, StartDone done);
@@ -97,7 +99,6 @@ public:
     void write_stdin(const std::string& id, std::span<const std::byte> data);
     // The end of the input (StdinOnce and the client half-closed): the process reads EOF.
     void close_stdin(const std::string& id);
-    bool running(const std::string& id) const { return running_.contains(id); }
     bool tty(const std::string& id) const;
     // The cgroup of a running (or paused) container, for stats, top and update; null when it
     // is not running or runs without cgroups. Valid until the loop runs again.
@@ -132,7 +133,9 @@ public:
     }
     // berthd's start: containers whose restart policy says so are started again, as dockerd
     // does (always; unless-stopped unless the user stopped it; on-failure after a failure).
-    void start_on_boot();
+    // Returns the IDs it started.
+    std::vector<std::string> start_on_boot();
+    bool running(const std::string& id) const { return running_.contains(id); }
     // docker container prune: removes every stopped container `keep` does not hold back.
     struct Pruned {
         std::vector<std::string> ids;
@@ -151,7 +154,8 @@ public:
     // berth's timings of a container's last start since the daemon started (inspect's
     // "BerthStartPhases"); null when it has not started. Kept in memory until removal.
     struct StartTimings {
-        int64_t mount_ns = 0;  // the rootfs mounted by the storage driver
+        int64_t mount_ns = 0;    // the rootfs mounted by the storage driver
+        int64_t network_ns = 0;  // addresses, namespace (pool), interfaces, ports, DNS
         drivers::StartPhases exec;
     };
     const StartTimings* start_timings(const std::string& id) const;
@@ -249,6 +253,7 @@ private:
     void prepare_volumes(const graph::ContainerRecord& rec, StartDone done);
     std::vector<std::string> anonymous_volumes(const std::string& id);
     VolumeService* volumes_ = nullptr;
+    ContainerNetworks* networks_ = nullptr;
     std::set<std::string> starting_;  // waiting for their volumes (copy-up) before the spawn
     bool shutting_down_ = false;      // a start whose volumes come ready now is refused
     std::map<std::string, StartMounts> volumes_ready_;  // prepared, for the start that follows

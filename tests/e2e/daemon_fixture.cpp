@@ -4,6 +4,9 @@
 #include "daemon_fixture.hpp"
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -21,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #ifndef BERTHD_PATH
@@ -127,6 +131,7 @@ BerthDaemon::~BerthDaemon() {
         kill(pid_, SIGKILL);
         waitpid(pid_, nullptr, 0);
     }
+    if (netns_fd_ >= 0) ::close(netns_fd_);
     if (geteuid() == 0) remove_cgroup_parent(cgroup_parent());
     std::error_code ec;
     if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
@@ -156,7 +161,50 @@ std::vector<std::string> BerthDaemon::argv() const {
     return a;
 }
 
+void BerthDaemon::use_host_network() {
+    own_netns_ = false;
+    extra_args_.push_back("--bridge");
+    extra_args_.push_back("none");
+}
+
+namespace {
+
+// A fresh network namespace with its loopback up, made on a short-lived thread (a thread's
+// network namespace is its own) so the test process never leaves the host's.
+int make_netns() {
+    int fd = -1;
+    std::thread([&fd] {
+        if (unshare(CLONE_NEWNET) != 0) return;
+        fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct ifreq ifr {};
+        std::strcpy(ifr.ifr_name, "lo");
+        if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+            ifr.ifr_flags |= IFF_UP;
+            ioctl(s, SIOCSIFFLAGS, &ifr);
+        }
+        if (s >= 0) ::close(s);
+    }).join();
+    return fd;
+}
+
+}  // namespace
+
+std::string BerthDaemon::netns_path() const {
+    return netns_fd_ < 0 ? "" : "/proc/" + std::to_string(getpid()) + "/fd/" +
+                                    std::to_string(netns_fd_);
+}
+
+std::string BerthDaemon::in_netns(const std::string& cmd) const {
+    if (netns_fd_ < 0) return cmd;
+    return "nsenter --net=" + netns_path() + " sh -c " + shell_quote(cmd);
+}
+
 bool BerthDaemon::spawn() {
+    if (own_netns_ && netns_fd_ < 0 && geteuid() == 0) {
+        netns_fd_ = make_netns();
+        if (netns_fd_ < 0) return false;
+    }
     std::vector<std::string> args = argv();
     std::vector<char*> cargs;
     for (std::string& s : args) cargs.push_back(s.data());
@@ -178,6 +226,7 @@ bool BerthDaemon::spawn() {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (netns_fd_ >= 0 && setns(netns_fd_, CLONE_NEWNET) != 0) _exit(126);
         execv(cargs[0], cargs.data());
         static const char msg[] = "e2e fixture: exec " BERTHD_PATH " failed\n";
         (void)!write(2, msg, sizeof msg - 1);

@@ -35,6 +35,15 @@ class BerthDaemon {
     void set_socket_path(std::string path) { socket_path_ = std::move(path); }
     void set_data_root(std::string path) { data_root_ = std::move(path); }
     void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
+    // By default (as root) berthd runs in a network namespace of this object's own, kept across
+    // restarts: its bridges, veths and NAT rules never touch the host's network. A daemon that
+    // must reach servers the test runs on the host's loopback (a registry) stays in the host's
+    // namespace with its default bridge switched off (--bridge none). Call before start().
+    void use_host_network();
+    // The daemon's network namespace as a path for nsenter --net= ("" in the host's).
+    std::string netns_path() const;
+    // `cmd` run with /bin/sh inside the daemon's network namespace (its "host").
+    std::string in_netns(const std::string& cmd) const;
 
     // Starts berthd and waits until its socket accepts; fails with berthd's stderr if it exits.
     testing::AssertionResult start(Millis deadline = Millis(15000));
@@ -69,6 +78,8 @@ class BerthDaemon {
     std::string dir_, socket_path_, data_root_, exec_root_, pidfile_;
     std::vector<std::string> extra_args_;
     pid_t pid_ = -1;
+    bool own_netns_ = true;
+    int netns_fd_ = -1;
 };
 
 // One client connection on a Unix socket, non-blocking underneath; every read has a timeout.

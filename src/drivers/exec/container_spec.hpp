@@ -17,6 +17,7 @@ enum class NetworkMode : uint8_t {
     none,       // a new, empty network namespace (loopback only)
     host,       // the host's network namespace
     container,  // another container's namespace (join_netns_fd)
+    bridge,     // a namespace berth prepared with the container's interfaces (join_netns_fd)
 };
 
 enum class SeccompMode : uint8_t { docker_default, unconfined, custom };
@@ -59,6 +60,10 @@ struct ContainerSpec {
     int join_netns_fd = -1;
     std::vector<std::string> dns, dns_search, dns_options;
     std::vector<std::string> extra_hosts;  // "name:ip"
+    // bridge: the container's first address ("<ip>\t<hostname>" in /etc/hosts), and whether
+    // its resolver is berth's embedded DNS at 127.0.0.11 (user-defined networks).
+    std::string ip_address;
+    bool embedded_dns = false;
 
     bool privileged = false;
     bool readonly_rootfs = false;

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -94,6 +95,14 @@ std::string resolv_conf(const ContainerSpec& s) {
     if (!s.dns_search.empty()) search = s.dns_search;
     if (!s.dns_options.empty()) options = s.dns_options;
     if (ns.empty() && s.network != NetworkMode::host) ns = {"8.8.8.8", "8.8.4.4"};
+    // User-defined networks: the embedded DNS answers (container names, aliases) and forwards
+    // the rest; as dockerd, ndots:0 unless the user set ndots.
+    if (s.embedded_dns) {
+        ns = {"127.0.0.11"};
+        bool ndots = std::any_of(options.begin(), options.end(),
+                                 [](const std::string& o) { return o.starts_with("ndots:"); });
+        if (!ndots) options.push_back("ndots:0");
+    }
     std::string out;
     auto line_of = [&](const char* key, const std::vector<std::string>& v) {
         if (v.empty()) return;
@@ -120,7 +129,12 @@ std::string hosts_file(const ContainerSpec& s, const std::string& hostname) {
         if (colon == std::string::npos) continue;
         out += h.substr(colon + 1) + "\t" + h.substr(0, colon) + "\n";
     }
-    (void)hostname;  // the "<ip> <hostname>" line comes with a network address (bridge)
+    // As dockerd: the container's own address names its hostname (and domain name).
+    if (!s.ip_address.empty()) {
+        out += s.ip_address + "\t" + hostname;
+        if (!s.domainname.empty()) out += "." + s.domainname + " " + hostname;
+        out += "\n";
+    }
     return out;
 }
 
@@ -381,7 +395,8 @@ Result<std::unique_ptr<PreparedPlan>> build_plan(const ContainerSpec& s,
 
     p.clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
     if (s.network == NetworkMode::none) p.clone_flags |= CLONE_NEWNET;
-    if (s.network == NetworkMode::container) p.join_netns_fd = s.join_netns_fd;
+    if (s.network == NetworkMode::container || s.network == NetworkMode::bridge)
+        p.join_netns_fd = s.join_netns_fd;
     p.rootfs = st.str(s.rootfs);
     p.readonly_rootfs = s.readonly_rootfs;
     p.mounts = st.mounts.data();

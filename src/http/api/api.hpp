@@ -28,6 +28,8 @@ namespace berth::jobs {
 class EventBus;
 class ContainerEngine;
 class VolumeService;
+class NetworkService;
+class ContainerNetworks;
 }
 namespace berth::loop {
 class Loop;
@@ -75,6 +77,7 @@ struct ApiContext {
     graph::ContainerStore* containers = nullptr;
     jobs::ContainerEngine* engine = nullptr;
     jobs::VolumeService* volumes = nullptr;
+    jobs::ContainerNetworks* container_networks = nullptr;
     drivers::StorageDriver* storage = nullptr;
     registry::RegistryClient* registry = nullptr;
     size_t max_concurrent_downloads = 3;

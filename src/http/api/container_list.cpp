@@ -16,6 +16,7 @@
 #include "http/api/api.hpp"
 #include "http/exchange.hpp"
 #include "jobs/container_engine.hpp"
+#include "jobs/container_networks.hpp"
 #include "jobs/container_filters.hpp"
 #include "jobs/health.hpp"
 #include "jobs/volumes.hpp"
@@ -84,6 +85,7 @@ std::vector<std::string> strings(element obj, const char* key) {
 struct Row {
     jobs::ContainerFacts facts;
     std::string command, image;
+    std::string network_mode = "bridge";  // HostConfig.NetworkMode ("default" shown as bridge)
 };
 
 Row row_of(const graph::ContainerRecord& c) {
@@ -117,7 +119,11 @@ Row row_of(const graph::ContainerRecord& c) {
             for (auto [k, v] : m) f.exposed.emplace(k);
     }
     simdjson::dom::parser hparser;
-    if (!hparser.parse(hj).get(hc))
+    bool have_hc = !hparser.parse(hj).get(hc);
+    std::string_view mode;
+    if (have_hc && !hc["NetworkMode"].get(mode) && !mode.empty() && mode != "default")
+        r.network_mode = std::string(mode);
+    if (have_hc)
         for (const std::string& b : strings(hc, "Binds")) {
             size_t c1 = b.find(':');
             f.mounts.push_back(b.substr(0, c1));
@@ -171,7 +177,9 @@ void write_row(JsonWriter& w, ApiContext& ctx, const graph::ContainerRecord& c, 
     w.key("Names").begin_array().value("/" + c.name).end_array();
     w.field("Image", image).field("ImageID", c.image_id).field("Command", r.command);
     w.field("Created", c.created_ns / 1'000'000'000);
-    w.key("Ports").begin_array().end_array();
+    w.key("Ports");
+    if (ctx.container_networks) ctx.container_networks->write_list_ports(w, c);
+    else w.begin_array().end_array();
     if (size) {
         uint64_t rw = ctx.storage->container_layer_size(c.id);
         auto img = ctx.images->inspect(c.image_id);
@@ -181,13 +189,11 @@ void write_row(JsonWriter& w, ApiContext& ctx, const graph::ContainerRecord& c, 
     for (const auto& [k, v] : r.facts.labels) w.field(k, v);
     w.end_object();
     w.field("State", c.state).field("Status", status_text(c, now));
-    w.key("HostConfig").begin_object().field("NetworkMode", "none").end_object();
-    w.key("NetworkSettings")
-        .begin_object()
-        .key("Networks")
-        .begin_object()
-        .end_object()
-        .end_object();
+    w.key("HostConfig").begin_object().field("NetworkMode", r.network_mode).end_object();
+    w.key("NetworkSettings").begin_object().key("Networks");
+    if (ctx.container_networks) ctx.container_networks->write_list_networks(w, c);
+    else w.begin_object().end_object();
+    w.end_object();
     w.key("Mounts").raw(ctx.volumes->mounts_json(c.id, c.config_json, c.host_config_json));
     w.end_object();
 }

@@ -18,6 +18,7 @@
 #include "http/api/config_types.hpp"
 #include "http/exchange.hpp"
 #include "jobs/container_engine.hpp"
+#include "jobs/container_networks.hpp"
 #include "jobs/events.hpp"
 #include "jobs/filters.hpp"
 #include "jobs/health.hpp"
@@ -296,8 +297,21 @@ void create_container(ApiContext& ctx, Exchange& ex) {
         ctx.volumes->remove_unused(made);
         return ex.respond_error(attached.error());
     }
+    // Its networks' endpoints (HostConfig.NetworkMode, NetworkingConfig): a missing network
+    // or a bad --ip / --network-alias is refused here, as dockerd does.
+    if (ctx.container_networks) {
+        element nc;
+        std::string networking = user["NetworkingConfig"].get(nc) ? "" : simdjson::minify(nc);
+        if (auto r = ctx.container_networks->created(c.id, c.host_config_json, networking); !r) {
+            auto made = ctx.volumes->anonymous_volumes(c.id);
+            (void)ctx.containers->remove(c.id);
+            ctx.volumes->remove_unused(made);
+            return ex.respond_error(r.error());
+        }
+    }
     std::vector<std::string> lowers(image->chain.rbegin(), image->chain.rend());
     if (auto r = ctx.storage->create_container_layer(c.id, lowers); !r) {
+        if (ctx.container_networks) ctx.container_networks->removed(c.id);
         auto made = ctx.volumes->anonymous_volumes(c.id);
         (void)ctx.containers->remove(c.id);
         ctx.volumes->remove_unused(made);
@@ -325,10 +339,11 @@ void write_start_phases(JsonWriter& w, const jobs::ContainerEngine::StartTimings
     const drivers::StartPhases& p = t->exec;
     int64_t before_exec = p.plan_ns + p.cgroup_ns + p.place_ns + p.clone_ns;
     w.key("BerthStartPhases").begin_object();
-    w.field("MountUs", t->mount_ns / 1000).field("PlanUs", p.plan_ns / 1000);
+    w.field("MountUs", t->mount_ns / 1000).field("NetworkUs", t->network_ns / 1000);
+    w.field("PlanUs", p.plan_ns / 1000);
     w.field("CgroupUs", p.cgroup_ns / 1000).field("PlaceUs", p.place_ns / 1000);
     w.field("CloneUs", p.clone_ns / 1000).field("ExecUs", (p.exec_ns - before_exec) / 1000);
-    w.field("TotalUs", (t->mount_ns + p.exec_ns) / 1000);
+    w.field("TotalUs", (t->mount_ns + t->network_ns + p.exec_ns) / 1000);
     w.end_object();
 }
 
@@ -379,7 +394,12 @@ void inspect_container(ApiContext& ctx, Exchange& ex) {
     w.key("Data").begin_object().field("MergedDir", dir + "/rootfs").end_object().end_object();
     w.key("Mounts").raw(ctx.volumes->mounts_json(c->id, c->config_json, c->host_config_json));
     w.key("Config").raw(c->config_json);
-    w.key("NetworkSettings").begin_object().key("Networks").begin_object().end_object().end_object();
+    w.key("NetworkSettings");
+    if (ctx.container_networks) {
+        ctx.container_networks->write_network_settings(w, *c);
+    } else {
+        w.begin_object().key("Networks").begin_object().end_object().end_object();
+    }
     write_start_phases(w, ctx.engine->start_timings(c->id));
     w.end_object();
     ex.respond_json(200, w.str());

@@ -1,0 +1,89 @@
+// The warm netns pool: prepare_netns (netns, veth pair, loopback up, host end on the bridge)
+// and the filler thread feeding a lock-free SPSC ring the loop thread pops from.
+#include "drivers/network/netns_pool.hpp"
+
+#include <chrono>
+
+#include "kernel/netns.hpp"
+#include "kernel/random.hpp"
+#include "kernel/rtnetlink.hpp"
+
+namespace berth::drivers::net {
+
+Result<PreparedNetns> prepare_netns(const std::string& bridge, uint32_t mtu) {
+    PreparedNetns p;
+    auto ns = kernel::create_netns();
+    if (!ns) return fail(ns.error());
+    p.netns = std::move(*ns);
+    auto suffix = kernel::random_hex(4);
+    if (!suffix) return fail(suffix.error());
+    p.host_link = "veth" + suffix->substr(0, 7);  // as dockerd's names: veth + 7 hex digits
+    auto host = kernel::Rtnetlink::open();
+    if (!host) return fail(host.error());
+    auto index = host->create_veth(p.host_link, "eth0", p.netns.get(), mtu);
+    if (!index) return fail(index.error());
+    p.host_index = *index;
+    kernel::LinkChange up;
+    up.up = true;
+    if (!bridge.empty()) {
+        auto master = host->link_index(bridge);
+        if (!master) return fail(master.error());
+        up.master = *master;
+        p.bridge = bridge;
+    }
+    if (auto r = host->set_link(p.host_index, up); !r) return fail(r.error());
+    return p;
+}
+
+NetnsPool::NetnsPool(std::string bridge, uint32_t mtu, size_t target)
+    : bridge_(std::move(bridge)), mtu_(mtu), target_(std::min(target, capacity)) {}
+
+NetnsPool::~NetnsPool() {
+    stopping_ = true;
+    free_.release();
+    if (filler_.joinable()) filler_.join();
+}
+
+void NetnsPool::start() {
+    if (target_ == 0 || filler_.joinable()) return;
+    free_.release(std::ptrdiff_t(target_));
+    filler_ = std::thread([this] { fill(); });
+}
+
+std::optional<PreparedNetns> NetnsPool::take() {
+    uint64_t tail = tail_.load(std::memory_order_relaxed);
+    if (tail == head_.load(std::memory_order_acquire)) {
+        ++misses_;
+        return std::nullopt;
+    }
+    PreparedNetns p = std::move(ring_[tail % capacity]);
+    tail_.store(tail + 1, std::memory_order_release);
+    free_.release();
+    ++hits_;
+    return p;
+}
+
+std::string NetnsPool::last_error() const { return error_seen_.load() ? error_ : ""; }
+
+void NetnsPool::fill() {
+    for (;;) {
+        free_.acquire();
+        if (stopping_) return;
+        auto p = prepare_netns(bridge_, mtu_);
+        if (!p) {
+            if (!error_seen_.load()) {
+                error_ = p.error().message;
+                error_seen_ = true;
+            }
+            free_.release();  // the slot is still free: try again a little later
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            if (stopping_) return;
+            continue;
+        }
+        uint64_t head = head_.load(std::memory_order_relaxed);
+        ring_[head % capacity] = std::move(*p);
+        head_.store(head + 1, std::memory_order_release);
+    }
+}
+
+}  // namespace berth::drivers::net

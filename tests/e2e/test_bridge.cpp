@@ -1,0 +1,259 @@
+// Container networking through the docker CLI: the default bridge (addresses, gateway,
+// /etc/hosts and resolv.conf), published ports from the daemon's host namespace and from other
+// containers (tcp, udp, ranges, -P), user networks with names and aliases through the embedded
+// DNS, --ip, isolation between networks, --internal, connect/disconnect, a berthd restart, and
+// the bad input of the networking issue with nothing left half-made. Every daemon here runs in
+// a network namespace of its own (BerthDaemon's default): nothing touches the host's network.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "busybox_test.hpp"
+#include "daemon_fixture.hpp"
+
+using namespace berth::e2e;
+
+namespace {
+
+class BridgeTest : public BusyboxDaemonTest {
+  protected:
+    void SetUp() override {
+        BusyboxDaemonTest::SetUp();
+        if (!ready()) return;
+        if (access("/usr/bin/nsenter", X_OK) != 0) GTEST_SKIP() << "needs nsenter (util-linux)";
+    }
+    std::string inspect(const std::string& ref, const std::string& format) {
+        auto r = d("inspect " + ref + " --format '" + format + "'");
+        return r.output.empty() ? r.output : r.output.substr(0, r.output.size() - 1);
+    }
+    // A busybox httpd answering `body` on port 80, detached.
+    CommandResult web(const std::string& name, const std::string& flags,
+                      const std::string& body = "hello") {
+        return d("run -d --name " + name + " " + flags + " busybox sh -c 'mkdir -p /www && echo " +
+                 body + " > /www/index.html && exec busybox httpd -f -p 80 -h /www'");
+    }
+    // `cmd` in the daemon's network namespace (its "host").
+    CommandResult host(const std::string& cmd) { return run_command(daemon.in_netns(cmd)); }
+    // wget from the daemon's host namespace, retried while a just-started server comes up.
+    std::string host_fetch(const std::string& url) {
+        std::string out;
+        eventually(
+            [&] {
+                out = host("busybox wget -q -T 2 -O- " + url + " 2>&1").output;
+                return out.find("Connection refused") == std::string::npos && !out.empty();
+            },
+            Millis(5000));
+        return out;
+    }
+    std::string container_fetch(const std::string& flags, const std::string& url) {
+        return d("run --rm " + flags + " busybox wget -q -T 3 -O- " + url + " 2>&1").output;
+    }
+};
+
+}  // namespace
+
+TEST_F(BridgeTest, default_bridge_gives_an_address_a_gateway_and_docker_files) {
+    auto r = d("run --rm --name addr busybox sh -c 'ip -4 addr show eth0; ip route; cat "
+               "/etc/hosts; hostname'");
+    ASSERT_EQ(r.exit_code, 0) << r.error;
+    EXPECT_NE(r.output.find("inet 172.17.0."), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("/16"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("default via 172.17.0.1 dev eth0"), std::string::npos) << r.output;
+    // /etc/hosts ends with "<ip>\t<hostname>" as dockerd writes it.
+    EXPECT_NE(r.output.find("\t" + r.output.substr(r.output.rfind('\n', r.output.size() - 2) + 1,
+                                                      12)),
+              std::string::npos)
+        << r.output;
+    // The bridge and its gateway address are in the daemon's namespace.
+    auto link = host("ip -4 addr show berth0");
+    EXPECT_NE(link.output.find("inet 172.17.0.1/16"), std::string::npos) << link.output;
+    auto net = d("network inspect bridge --format '{{(index .IPAM.Config 0).Subnet}} "
+                 "{{(index .IPAM.Config 0).Gateway}}'");
+    EXPECT_EQ(net.output, "172.17.0.0/16 172.17.0.1\n") << net.error;
+}
+
+TEST_F(BridgeTest, containers_reach_each_other_by_ip_and_inspect_shows_it) {
+    ASSERT_EQ(web("srv", "").exit_code, 0);
+    std::string ip = inspect("srv", "{{.NetworkSettings.IPAddress}}");
+    ASSERT_TRUE(ip.starts_with("172.17.0.")) << ip;
+    EXPECT_EQ(inspect("srv", "{{.NetworkSettings.Networks.bridge.IPAddress}}"), ip);
+    EXPECT_EQ(inspect("srv", "{{.NetworkSettings.Gateway}}"), "172.17.0.1");
+    EXPECT_EQ(inspect("srv", "{{.NetworkSettings.IPPrefixLen}}"), "16");
+    // Docker's MAC: 02:42 and the address's bytes.
+    EXPECT_TRUE(inspect("srv", "{{.NetworkSettings.MacAddress}}").starts_with("02:42:ac:11:00:"));
+    std::string out;
+    eventually([&] { return (out = container_fetch("", "http://" + ip + "/")) == "hello\n"; },
+               Millis(5000));
+    EXPECT_EQ(out, "hello\n");
+    // The bridge network's inspect lists the container.
+    EXPECT_NE(d("network inspect bridge").output.find("\"Name\": \"srv\""), std::string::npos);
+}
+
+TEST_F(BridgeTest, published_tcp_port_reaches_the_container_from_host_and_containers) {
+    ASSERT_EQ(web("pub", "-p 8080:80").exit_code, 0);
+    EXPECT_EQ(host_fetch("http://127.0.0.1:8080/"), "hello\n");
+    EXPECT_EQ(host_fetch("http://172.17.0.1:8080/"), "hello\n");
+    // From another container through the host's address (hairpin through the bridge).
+    EXPECT_EQ(container_fetch("", "http://172.17.0.1:8080/"), "hello\n");
+    EXPECT_EQ(d("port pub").output, "80/tcp -> 0.0.0.0:8080\n");
+    auto ps = d("ps --format '{{.Ports}}'");
+    EXPECT_EQ(ps.output, "0.0.0.0:8080->80/tcp\n");
+    // Stopped: the rule is gone and the port is free again.
+    ASSERT_EQ(d("rm -f pub").exit_code, 0);
+    auto gone = host("busybox wget -q -T 2 -O- http://127.0.0.1:8080/ 2>&1");
+    EXPECT_NE(gone.exit_code, 0) << gone.output;
+    auto rules = host("nft list table ip berth");
+    EXPECT_EQ(rules.output.find("8080"), std::string::npos) << rules.output;
+}
+
+TEST_F(BridgeTest, published_udp_port_and_port_ranges_and_publish_all) {
+    ASSERT_EQ(d("run -d --name udp -p 5353:53/udp busybox nc -u -l -p 53").exit_code, 0);
+    usleep(300000);
+    host("echo ping-over-udp | busybox nc -u -w 1 127.0.0.1 5353");
+    EXPECT_TRUE(eventually([&] { return d("logs udp").output.find("ping-over-udp") != std::string::npos; },
+                           Millis(5000)))
+        << d("logs udp").output;
+    auto range = d("run -d --name rng -p 9000-9001:80-81 busybox sleep 100");
+    ASSERT_EQ(range.exit_code, 0) << range.error;
+    EXPECT_EQ(d("port rng").output, "80/tcp -> 0.0.0.0:9000\n81/tcp -> 0.0.0.0:9001\n");
+    ASSERT_EQ(d("run -d --name all --expose 7000 -P busybox sleep 100").exit_code, 0);
+    std::string port = d("port all 7000").output;
+    EXPECT_TRUE(port.starts_with("0.0.0.0:")) << port;
+    EXPECT_NE(port, "0.0.0.0:0\n");
+    // A host-address-specific binding.
+    ASSERT_EQ(web("lo", "-p 127.0.0.1:8081:80").exit_code, 0);
+    EXPECT_EQ(host_fetch("http://127.0.0.1:8081/"), "hello\n");
+    EXPECT_EQ(d("port lo").output, "80/tcp -> 127.0.0.1:8081\n");
+}
+
+TEST_F(BridgeTest, user_network_names_and_aliases_resolve_through_embedded_dns) {
+    ASSERT_EQ(d("network create appnet").exit_code, 0);
+    ASSERT_EQ(web("api", "--network appnet --network-alias backend").exit_code, 0);
+    std::string out;
+    eventually([&] { return (out = container_fetch("--network appnet", "http://api/")) == "hello\n"; },
+               Millis(5000));
+    EXPECT_EQ(out, "hello\n");
+    EXPECT_EQ(container_fetch("--network appnet", "http://backend/"), "hello\n");
+    auto resolv = d("run --rm --network appnet busybox cat /etc/resolv.conf");
+    EXPECT_NE(resolv.output.find("nameserver 127.0.0.11"), std::string::npos) << resolv.output;
+    auto look = d("run --rm --network appnet busybox nslookup api 127.0.0.11");
+    EXPECT_NE(look.output.find(inspect("api", "{{.NetworkSettings.Networks.appnet.IPAddress}}")),
+              std::string::npos)
+        << look.output << look.error;
+    // The default bridge has no names (as Docker).
+    EXPECT_NE(container_fetch("", "http://api/"), "hello\n");
+}
+
+TEST_F(BridgeTest, static_ip_and_isolation_between_networks) {
+    ASSERT_EQ(d("network create --subnet 10.77.0.0/24 --gateway 10.77.0.254 neta").exit_code, 0);
+    ASSERT_EQ(d("network create --subnet 10.78.0.0/24 netb").exit_code, 0);
+    ASSERT_EQ(web("fixed", "--network neta --ip 10.77.0.50").exit_code, 0);
+    EXPECT_EQ(inspect("fixed", "{{.NetworkSettings.Networks.neta.IPAddress}}"), "10.77.0.50");
+    EXPECT_EQ(inspect("fixed", "{{.NetworkSettings.Networks.neta.Gateway}}"), "10.77.0.254");
+    std::string out;
+    eventually([&] { return (out = container_fetch("--network neta", "http://10.77.0.50/")) == "hello\n"; },
+               Millis(5000));
+    EXPECT_EQ(out, "hello\n");
+    // Another network cannot reach it, by address or by name.
+    EXPECT_NE(container_fetch("--network netb", "http://10.77.0.50/"), "hello\n");
+    EXPECT_NE(container_fetch("--network netb", "http://fixed/"), "hello\n");
+    EXPECT_NE(container_fetch("", "http://10.77.0.50/"), "hello\n");
+}
+
+TEST_F(BridgeTest, internal_network_has_no_way_out) {
+    ASSERT_EQ(d("network create --internal sealed").exit_code, 0);
+    auto r = d("run --rm --network sealed busybox ip route");
+    EXPECT_EQ(r.output.find("default"), std::string::npos) << r.output;
+    ASSERT_EQ(web("outside", "").exit_code, 0);
+    std::string ip = inspect("outside", "{{.NetworkSettings.IPAddress}}");
+    EXPECT_NE(container_fetch("--network sealed", "http://" + ip + "/"), "hello\n");
+}
+
+TEST_F(BridgeTest, connect_and_disconnect_a_running_container) {
+    ASSERT_EQ(d("network create side").exit_code, 0);
+    ASSERT_EQ(web("multi", "").exit_code, 0);
+    ASSERT_EQ(d("network connect --alias other side multi").exit_code, 0);
+    std::string out;
+    eventually([&] { return (out = container_fetch("--network side", "http://other/")) == "hello\n"; },
+               Millis(5000));
+    EXPECT_EQ(out, "hello\n");
+    EXPECT_NE(d("exec multi ip -4 addr show eth1").output.find("inet "), std::string::npos);
+    ASSERT_EQ(d("network disconnect side multi").exit_code, 0);
+    EXPECT_EQ(d("exec multi ip addr").output.find("eth1"), std::string::npos);
+    EXPECT_NE(container_fetch("--network side", "http://multi/"), "hello\n");
+    EXPECT_EQ(d("network rm side").exit_code, 0);
+}
+
+TEST_F(BridgeTest, berthd_restart_keeps_addresses_and_published_ports) {
+    ASSERT_EQ(web("kept", "--restart always -p 8090:80").exit_code, 0);
+    ASSERT_EQ(d("network create keepnet").exit_code, 0);
+    ASSERT_EQ(web("kept2", "--restart always --network keepnet").exit_code, 0);
+    std::string ip = inspect("kept", "{{.NetworkSettings.IPAddress}}");
+    std::string ip2 = inspect("kept2", "{{.NetworkSettings.Networks.keepnet.IPAddress}}");
+    EXPECT_EQ(host_fetch("http://127.0.0.1:8090/"), "hello\n");
+    ASSERT_EQ(daemon.stop(), 0);
+    ASSERT_TRUE(daemon.start());
+    EXPECT_TRUE(eventually([&] { return inspect("kept", "{{.State.Status}}") == "running"; },
+                           Millis(10000)));
+    EXPECT_EQ(inspect("kept", "{{.NetworkSettings.IPAddress}}"), ip);
+    EXPECT_EQ(inspect("kept2", "{{.NetworkSettings.Networks.keepnet.IPAddress}}"), ip2);
+    EXPECT_EQ(host_fetch("http://127.0.0.1:8090/"), "hello\n");
+    // Rebuilt, not doubled: one berth table with one element for the port.
+    auto rules = host("nft list table ip berth");
+    EXPECT_EQ(rules.output.find("8090"), rules.output.rfind("8090")) << rules.output;
+}
+
+TEST_F(BridgeTest, port_in_use_leaves_nothing_half_made) {
+    // Something on the host holds 8085 already.
+    auto holder = run_command(daemon.in_netns("busybox nc -l -p 8085 >/dev/null 2>&1 & echo $!"));
+    ASSERT_EQ(holder.exit_code, 0);
+    usleep(200000);
+    auto r = web("busy", "-p 8085:80");
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.error.find("8085"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("address already in use"), std::string::npos) << r.error;
+    EXPECT_EQ(inspect("busy", "{{.State.Status}}"), "created");
+    run_command("kill " + holder.output);
+    // Two containers cannot have the same host port.
+    ASSERT_EQ(web("first", "-p 8086:80").exit_code, 0);
+    auto second = web("second", "-p 8086:80");
+    EXPECT_NE(second.exit_code, 0);
+    auto rules = host("nft list table ip berth");
+    EXPECT_EQ(rules.output.find("8085"), std::string::npos) << rules.output;
+    EXPECT_EQ(rules.output.find("8086"), rules.output.rfind("8086")) << rules.output;
+    // The failed containers hold no address: their endpoint shows none.
+    EXPECT_EQ(inspect("second", "{{.NetworkSettings.IPAddress}}"), "");
+}
+
+TEST_F(BridgeTest, bad_network_input_gets_docker_errors) {
+    ASSERT_EQ(d("network create --subnet 10.90.0.0/16 first").exit_code, 0);
+    auto overlap = d("network create --subnet 10.90.1.0/24 second");
+    EXPECT_NE(overlap.exit_code, 0);
+    EXPECT_NE(overlap.error.find("overlaps"), std::string::npos) << overlap.error;
+    auto dup = d("network create first");
+    EXPECT_NE(dup.error.find("already exists"), std::string::npos) << dup.error;
+    auto outside = d("run --rm --network first --ip 10.91.0.5 busybox true");
+    EXPECT_NE(outside.exit_code, 0);
+    auto bridge_ip = d("run --rm --ip 172.17.0.77 busybox true");
+    EXPECT_NE(bridge_ip.error.find("user specified IP address is supported on user defined "
+                                   "networks only"),
+              std::string::npos)
+        << bridge_ip.error;
+    // A /30 has one address besides its gateway.
+    ASSERT_EQ(d("network create --subnet 10.92.0.0/30 tiny").exit_code, 0);
+    ASSERT_EQ(d("run -d --name t1 --network tiny busybox sleep 100").exit_code, 0);
+    auto full = d("run -d --name t2 --network tiny busybox sleep 100");
+    EXPECT_NE(full.exit_code, 0);
+    EXPECT_NE(full.error.find("no available IPv4 addresses"), std::string::npos) << full.error;
+    // In use: refused, and the network stays.
+    auto busy = d("network rm tiny");
+    EXPECT_NE(busy.exit_code, 0);
+    EXPECT_NE(busy.error.find("active endpoints"), std::string::npos) << busy.error;
+    ASSERT_EQ(d("rm -f t1 t2").exit_code, 0);
+    EXPECT_EQ(d("network rm tiny").exit_code, 0);
+    // Nothing of it left in the daemon's namespace.
+    std::string first = d("network inspect first --format '{{.Id}}'").output.substr(0, 12);
+    auto links = host("ip -o link show type bridge | grep -o 'br-[0-9a-f]*'");
+    EXPECT_EQ(links.output, "br-" + first + "\n");
+}
