@@ -26,7 +26,8 @@ constexpr int dump_attempts_max = 4;  // a dump the kernel marks interrupted is 
 
 // Extended ACK text (NLMSGERR_ATTR_MSG) after an error: "Unknown device type" and the like.
 std::string_view extended_ack_message(const nlmsghdr& h) {
-    if (!(h.nlmsg_flags & NLM_F_ACK_TLVS)) return {};
+    if (!(h.nlmsg_flags & NLM_F_ACK_TLVS) || h.nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr)))
+        return {};
     auto* base = reinterpret_cast<const std::byte*>(&h);
     size_t offset = NLMSG_HDRLEN + sizeof(nlmsgerr);
     if (!(h.nlmsg_flags & NLM_F_CAPPED)) {
@@ -105,9 +106,11 @@ NetlinkMessage get_link_request(uint16_t flags, std::string what, int index = 0)
     return m;
 }
 
+// The kernel's own rule (dev_valid_name), checked first for a message that says what is wrong.
 Result<> check_link_name(std::string_view name) {
-    if (name.empty() || name.size() >= IFNAMSIZ || name.find('/') != name.npos)
-        return fail(Error::invalid("invalid link name \"" + std::string(name) + "\""));
+    bool valid = !name.empty() && name.size() < IFNAMSIZ && name != "." && name != ".." &&
+                 name.find_first_of("/: \t\n\v\f\r") == name.npos;
+    if (!valid) return fail(Error::invalid("invalid link name \"" + std::string(name) + "\""));
     return {};
 }
 
