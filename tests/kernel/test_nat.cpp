@@ -417,6 +417,20 @@ TEST_F(Nat, add_and_remove_of_one_forward_take_under_a_few_milliseconds) {
                 remove_us[rounds * 9 / 10]);
     // Generous: this is a sanity bound, not a benchmark.
     EXPECT_LT(add_us[rounds / 2] + remove_us[rounds / 2], 20000.0);
+    // A rebuild (start-up, network create/remove) with the suite's bridges and 100 forwards.
+    std::vector<PortForward> many;
+    for (int i = 0; i < rounds; ++i) many.push_back(forward(Protocol::tcp, any_, 21000 + i, a_ip_));
+    std::vector<double> rebuild_us;
+    for (int i = 0; i < 20; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        ASSERT_TRUE(table_->rebuild(bridges_, many));
+        rebuild_us.push_back(
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count());
+    }
+    std::sort(rebuild_us.begin(), rebuild_us.end());
+    std::printf("[ timing ] NatTable rebuild (3 bridges, %d forwards) %.0f us (median of 20)\n",
+                rounds, rebuild_us[10]);
 }
 
 // Port reservations, made inside the suite's host namespace.
