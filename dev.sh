@@ -11,7 +11,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 # Build dependencies and the test-only tools (docker CLI comes with the machine).
 PACKAGES=(g++ pkg-config meson ninja-build liburing-dev node-llhttp libsimdjson-dev libzstd-dev
           zlib1g-dev libssl-dev libsqlite3-dev libcli11-dev libgtest-dev libbenchmark-dev
-          libseccomp-dev busybox-static python3 python3-docker curl
+          libseccomp-dev libnftables-dev busybox-static python3 python3-docker curl iproute2
           docker-registry apache2-utils openssl skopeo)
 
 setup() {
