@@ -68,6 +68,13 @@ Result<> set_nonblocking(int fd) {
     return {};
 }
 
+Result<> set_reuse_address(int fd) {
+    int one = 1;
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+        return fail(Error::last_sys("setsockopt SO_REUSEADDR"));
+    return {};
+}
+
 Result<SocketAddress> local_address(int fd) {
     SocketAddress a;
     a.length = sizeof a.storage;

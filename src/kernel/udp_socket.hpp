@@ -27,6 +27,8 @@ Result<UniqueFd> udp_socket();
 Result<> bind_socket(int fd, const SocketAddress& address);
 Result<> listen_socket(int fd, int backlog);
 Result<> set_nonblocking(int fd);
+// SO_REUSEADDR: a listener bound again at once must not fail on its old connections' TIME_WAIT.
+Result<> set_reuse_address(int fd);
 // getsockname(2): the port the kernel chose for a socket bound to port 0.
 Result<SocketAddress> local_address(int fd);
 
