@@ -38,6 +38,7 @@ class DnsServer {
     // Names of this berthd's containers as the querying container sees them: A records for
     // `name` (container name, network alias, short id …) on the networks `listener_key`'s
     // container shares. `name` is lowercase, without the trailing dot. Empty → not ours: forward.
+    // Called on the loop thread for every A/AAAA query: an in-memory lookup, never blocking.
     using Resolver = std::function<std::vector<kernel::Ipv4Address>(uint64_t listener_key,
                                                                     std::string_view name)>;
 
@@ -62,6 +63,8 @@ class DnsServer {
 
     // A UDP socket and a TCP listener bound to 127.0.0.11:53 inside `netns_fd` (whose `lo` must
     // be up), served on the loop; `key` identifies the container's endpoint for the resolver.
+    // A namespace whose listener was just removed can have one again once listeners_closing()
+    // no longer counts the old one (the next tick): until then 127.0.0.11:53 is still bound.
     Result<> add_listener(uint64_t key, int netns_fd);
     // Stops serving `key`: its operations are cancelled and its sockets closed once they have
     // come back (on the next ticks). Answers still being forwarded for it are dropped.
