@@ -117,7 +117,8 @@ Result<std::unique_ptr<Loop>> Loop::create(unsigned entries) {
     } else {
         const std::pair<int, const char*> needed[] = {
             {IORING_OP_ACCEPT, "accept"},  {IORING_OP_RECV, "recv"},
-            {IORING_OP_SEND, "send"},      {IORING_OP_READ, "read"},
+            {IORING_OP_SEND, "send"},      {IORING_OP_RECVMSG, "recvmsg"},
+            {IORING_OP_SENDMSG, "sendmsg"}, {IORING_OP_READ, "read"},
             {IORING_OP_WRITE, "write"},    {IORING_OP_TIMEOUT, "timeout"},
             {IORING_OP_ASYNC_CANCEL, "cancel"}, {IORING_OP_POLL_ADD, "poll"},
             {IORING_OP_CLOSE, "close"},    {IORING_OP_NOP, "nop"},
@@ -211,6 +212,12 @@ bool Loop::prepare(Completion& c) {
             }
             break;
         case Op::send: io_uring_prep_send(sqe, c.fd_, c.buf_, c.len_, MSG_NOSIGNAL); break;
+        case Op::recvmsg:
+            io_uring_prep_recvmsg(sqe, c.fd_, static_cast<msghdr*>(c.addr_), 0);
+            break;
+        case Op::sendmsg:
+            io_uring_prep_sendmsg(sqe, c.fd_, static_cast<const msghdr*>(c.addr_), MSG_NOSIGNAL);
+            break;
         case Op::read:
             if (c.buf_) {
                 io_uring_prep_read(sqe, c.fd_, c.buf_, c.len_, c.target_);
@@ -299,6 +306,22 @@ void Loop::send(Completion& c, int fd, std::span<const std::byte> buf) {
     c.multishot_ = false;
     c.buf_ = const_cast<std::byte*>(buf.data());
     c.len_ = uint32_t(buf.size());
+    queue(c);
+}
+
+void Loop::recvmsg(Completion& c, int fd, msghdr* msg) {
+    c.op = Op::recvmsg;
+    c.fd_ = fd;
+    c.multishot_ = false;
+    c.addr_ = msg;
+    queue(c);
+}
+
+void Loop::sendmsg(Completion& c, int fd, const msghdr* msg) {
+    c.op = Op::sendmsg;
+    c.fd_ = fd;
+    c.multishot_ = false;
+    c.addr_ = const_cast<msghdr*>(msg);
     queue(c);
 }
 

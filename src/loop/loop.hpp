@@ -30,6 +30,8 @@ enum class Op : unsigned char {
     accept,
     recv,
     send,
+    recvmsg,
+    sendmsg,
     read,
     write,
     poll,
@@ -123,6 +125,11 @@ public:
     // buffer must be handed back with release_buffer(). Single-shot: re-arm after each.
     void read_provided(Completion& c, int fd);
     void send(Completion& c, int fd, std::span<const std::byte> buf);
+    // Datagrams with their addresses (UDP): `msg` (its name, iovecs and control buffers) belongs
+    // to the caller and must stay untouched while `c` is in flight, like the Completion itself.
+    // recvmsg's result is the datagram's length; msg->msg_flags says MSG_TRUNC when it did not fit.
+    void recvmsg(Completion& c, int fd, msghdr* msg);
+    void sendmsg(Completion& c, int fd, const msghdr* msg);
     void read(Completion& c, int fd, std::span<std::byte> buf, uint64_t offset = uint64_t(-1));
     void write(Completion& c, int fd, std::span<const std::byte> buf,
                uint64_t offset = uint64_t(-1));

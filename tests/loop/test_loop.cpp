@@ -1,15 +1,18 @@
 // The reactor on a real io_uring: ordering, queue overflow, timeouts, cancellation, multishot
-// accept and recv with provided buffers, signals.
+// accept and recv with provided buffers, datagrams with addresses (recvmsg/sendmsg), signals.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <cstring>
+#include <string_view>
 #include <vector>
 
 #include "base/time.hpp"
 #include "kernel/fd.hpp"
+#include "kernel/udp_socket.hpp"
 #include "loop/loop.hpp"
 #include "loop/signals.hpp"
 
@@ -298,4 +301,125 @@ TEST(Loop, child_exit_fallback_polls_the_pidfd_then_reaps) {
     EXPECT_EQ(info.si_code, CLD_EXITED);
     EXPECT_EQ(info.si_status, 7);
     EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);
+}
+
+namespace {
+
+// One datagram's worth of msghdr: the peer's address, one iovec over `data`.
+struct Datagram {
+    sockaddr_storage peer{};
+    char data[256] = {};
+    iovec iov{};
+    msghdr msg{};
+    void for_receive() {
+        iov = {data, sizeof data};
+        msg = {};
+        msg.msg_name = &peer;
+        msg.msg_namelen = sizeof peer;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+    }
+    void for_send(const kernel::SocketAddress& to, std::string_view text) {
+        std::memcpy(data, text.data(), text.size());
+        std::memcpy(&peer, &to.storage, to.length);
+        iov = {data, text.size()};
+        msg = {};
+        msg.msg_name = &peer;
+        msg.msg_namelen = to.length;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+    }
+    kernel::SocketAddress source() const {
+        kernel::SocketAddress a;
+        std::memcpy(&a.storage, &peer, msg.msg_namelen);
+        a.length = msg.msg_namelen;
+        return a;
+    }
+};
+
+}  // namespace
+
+TEST(Loop, udp_echo_through_recvmsg_and_sendmsg_keeps_the_peer_address) {
+    auto loop = make_loop();
+    ASSERT_TRUE(loop);
+    auto loopback = kernel::ipv4_socket_address(*kernel::Ipv4Address::parse("127.0.0.1"), 0);
+    auto server = kernel::udp_socket();
+    auto client = kernel::udp_socket();
+    ASSERT_TRUE(server && client);
+    ASSERT_TRUE(kernel::bind_socket(server->get(), loopback));
+    ASSERT_TRUE(kernel::bind_socket(client->get(), loopback));
+    auto server_address = kernel::local_address(server->get());
+    auto client_address = kernel::local_address(client->get());
+    ASSERT_TRUE(server_address && client_address);
+
+    // The server echoes what it receives to whoever sent it.
+    struct Echo {
+        Loop* loop;
+        int fd;
+        Datagram in, out;
+        Completion rx, tx;
+        int sent = 0;
+    } echo{loop.get(), server->get(), {}, {}, {}, {}};
+    echo.rx.context = &echo;
+    echo.rx.callback = [](Completion& c) {
+        auto* e = static_cast<Echo*>(c.context);
+        ASSERT_GT(c.result, 0);
+        e->out.for_send(e->in.source(), std::string_view(e->in.data, size_t(c.result)));
+        e->loop->sendmsg(e->tx, e->fd, &e->out.msg);
+    };
+    echo.tx.context = &echo;
+    echo.tx.callback = [](Completion& c) { static_cast<Echo*>(c.context)->sent = c.result; };
+    echo.in.for_receive();
+    loop->recvmsg(echo.rx, server->get(), &echo.in.msg);
+    // A non-blocking socket with nothing to read: the ring waits for the datagram itself.
+    ASSERT_TRUE(loop->tick(1'000'000));
+    EXPECT_TRUE(echo.rx.in_flight());
+
+    Datagram query, reply;
+    Counter sent, received;
+    Completion tx, rx;
+    tx.context = &sent;
+    tx.callback = &Counter::cb;
+    rx.context = &received;
+    rx.callback = &Counter::cb;
+    reply.for_receive();
+    loop->recvmsg(rx, client->get(), &reply.msg);
+    query.for_send(*server_address, "ping 1");
+    loop->sendmsg(tx, client->get(), &query.msg);
+    ASSERT_TRUE(run_until(*loop, [&] { return received.calls == 1; }));
+    EXPECT_EQ(sent.last, 6);
+    EXPECT_EQ(echo.sent, 6);
+    ASSERT_EQ(received.last, 6);
+    EXPECT_EQ(std::string_view(reply.data, 6), "ping 1");
+    EXPECT_TRUE(kernel::same_endpoint(reply.source(), *server_address));
+    EXPECT_TRUE(kernel::same_endpoint(echo.in.source(), *client_address));
+    EXPECT_EQ(loop->in_flight(), 0u);
+}
+
+TEST(Loop, recvmsg_reports_a_datagram_larger_than_its_buffer_as_truncated) {
+    auto loop = make_loop();
+    ASSERT_TRUE(loop);
+    auto loopback = kernel::ipv4_socket_address(*kernel::Ipv4Address::parse("127.0.0.1"), 0);
+    auto server = kernel::udp_socket();
+    auto client = kernel::udp_socket();
+    ASSERT_TRUE(server && client);
+    ASSERT_TRUE(kernel::bind_socket(server->get(), loopback));
+    auto server_address = kernel::local_address(server->get());
+    ASSERT_TRUE(server_address);
+    Datagram big, small;
+    Counter sent, received;
+    Completion tx, rx;
+    tx.context = &sent;
+    tx.callback = &Counter::cb;
+    rx.context = &received;
+    rx.callback = &Counter::cb;
+    small.for_receive();
+    small.iov.iov_len = 4;
+    loop->recvmsg(rx, server->get(), &small.msg);
+    big.for_send(*server_address, std::string(200, 'x'));
+    loop->sendmsg(tx, client->get(), &big.msg);
+    ASSERT_TRUE(run_until(*loop, [&] { return received.calls == 1 && sent.calls == 1; }));
+    EXPECT_EQ(sent.last, 200);
+    EXPECT_EQ(received.last, 4);
+    EXPECT_TRUE(small.msg.msg_flags & MSG_TRUNC);
 }
