@@ -26,7 +26,7 @@ struct Options {
     std::vector<std::string> runtimes = {"crun", "runc"};  // OCI rows (when found)
     std::set<std::string> scenarios = {"latency", "phases", "throughput", "density", "pull"};
     std::vector<std::string> networks = {"none", "host", "bridge"};
-    bool bridge = false;  // networking (issue 6) not built yet: skip bridge rows
+    bool bridge = true;  // bridge rows (every engine runs in berth-bench's own network namespace)
     int runs = 200, warmup = 20;
     std::vector<int> clients = {1, 8, 32};
     double duration_s = 5;

@@ -4,6 +4,10 @@
 // a table, a JSON file with every sample and an SVG plot. See benchmarks/README.md.
 // Exit status: 0 it measured (whatever the figures), 1 it could not (a daemon unreachable or
 // refusing the image), 2 bad flags, 130 interrupted (partial results written, all cleaned up).
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,7 +38,7 @@ void usage(FILE* to) {
         to,
         "usage: berth-bench [--quick] [--scenarios LIST] [--socket PATH | --berthd PATH]\n"
         "                   [--docker-root DIR | --docker-socket PATH | --no-docker]\n"
-        "                   [--runtimes LIST] [--networks LIST] [--bridge] [--runs N] [--warmup "
+        "                   [--runtimes LIST] [--networks LIST] [--no-bridge] [--runs N] [--warmup "
         "N]\n"
         "                   [--clients LIST] [--duration S] [--density N] [--density-other N]\n"
         "                   [--pull-mb N] [--pull-runs N] [--nofile N] [--out FILE] [--svg FILE]\n"
@@ -50,7 +54,7 @@ void usage(FILE* to) {
         "  --no-docker        berthd alone\n"
         "  --runtimes LIST    OCI runtimes timed on a bundle (default crun,runc; 'none')\n"
         "  --networks LIST    latency rows (default none,host,bridge)\n"
-        "  --bridge           measure bridge rows (berthd has no networking yet: off)\n"
+        "  --no-bridge        skip the bridge rows\n"
         "  --runs N / --warmup N   latency and phases runs (default 200 / 20)\n"
         "  --clients LIST     throughput clients (default 1,8,32); --duration S each (default 5)\n"
         "  --density N        sleep containers held by berthd (default 10000)\n"
@@ -102,8 +106,8 @@ std::optional<Options> parse(int argc, char** argv) {
             o.docker = false;
             continue;
         }
-        if (a == "--bridge") {
-            o.bridge = true;
+        if (a == "--no-bridge") {
+            o.bridge = false;
             continue;
         }
         if (!(v = val())) {
@@ -216,6 +220,20 @@ std::optional<Engine> docker_engine(const Options& o, Results& r) {
     return e;
 }
 
+// unshare(CLONE_NEWNET) with loopback up, before any thread or daemon is started.
+bool enter_private_netns() {
+    if (unshare(CLONE_NEWNET) != 0) return false;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return false;
+    ifreq ifr{};
+    std::strcpy(ifr.ifr_name, "lo");
+    bool ok = ioctl(s, SIOCGIFFLAGS, &ifr) == 0;
+    ifr.ifr_flags |= IFF_UP;
+    ok = ok && ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
+    close(s);
+    return ok;
+}
+
 // The berthd to measure: the running one on --socket, or one started here.
 std::optional<Engine> berth_engine(const Options& opt, std::string& error) {
     if (!opt.socket.empty()) {
@@ -315,6 +333,17 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
 
     Results res;
+    // Daemons started here, their registry and every connection live in a network namespace
+    // of berth-bench's own: bridges, veths and NAT rules never touch the host's network.
+    if (geteuid() == 0 && opt.socket.empty() && opt.docker_socket.empty()) {
+        if (!enter_private_netns()) {
+            std::fprintf(stderr, "berth-bench: a network namespace of its own: %s\n",
+                         std::strerror(errno));
+            return 1;
+        }
+        note(res, "network: berthd, dockerd and the registry run in berth-bench's own network "
+                  "namespace (loopback up; the host's network is untouched)");
+    }
     std::string error, load_start = load_average();
     auto berth = berth_engine(opt, error);
     if (!berth) {

@@ -102,8 +102,7 @@ void run_latency(Context& ctx, const std::vector<Engine>& engines) {
     for (const std::string& mode : ctx.opt.networks) {
         if (mode == "bridge" && !ctx.opt.bridge) {
             note(ctx.res,
-                 "latency, bridge: skipped: berthd has no networking yet (issue 6); "
-                 "--bridge measures it once it does");
+                 "latency, bridge: skipped (--no-bridge)");
             continue;
         }
         std::vector<const Engine*> here;

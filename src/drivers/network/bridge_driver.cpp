@@ -178,26 +178,44 @@ Result<> BridgeDriver::disconnect(Sandbox& s, const std::string& network_id) {
     return r;
 }
 
+// Whether a published port of a running container already covers this one (dockerd's own
+// allocator answers "port is already allocated" before any bind is tried).
+bool BridgeDriver::held(kernel::Protocol protocol, kernel::Ipv4Address ip, uint16_t port) const {
+    for (const Sandbox* s : sandboxes_)
+        for (const auto& f : s->forwards_)
+            if (f.protocol == protocol && f.host_port == port &&
+                (f.host_ip == ip || f.host_ip.unspecified() || ip.unspecified()))
+                return true;
+    return false;
+}
+
 Result<> BridgeDriver::publish(Sandbox& s, std::span<const PortRequest> ports,
                                kernel::Ipv4Address container_ip) {
     std::vector<kernel::PortForward> added;
-    std::vector<kernel::UniqueFd> held;
+    std::vector<kernel::UniqueFd> held_fds;
     for (const PortRequest& p : ports) {
+        kernel::PortForward f{p.protocol, p.host_ip, p.host_port, container_ip, p.container_port};
         Result<kernel::PortReservation> got = fail(Error::internal("no port"));
         uint16_t last = std::max(p.host_port_last, p.host_port);
         for (uint32_t port = p.host_port; port <= last; ++port) {
-            got = kernel::reserve_port(p.protocol, p.host_ip, uint16_t(port));
+            f.host_port = uint16_t(port);
+            if (port != 0 && held(p.protocol, p.host_ip, f.host_port)) {
+                got = fail(kernel::port_already_allocated(p.host_ip, f.host_port));
+                continue;
+            }
+            got = kernel::reserve_port(f);
             if (got || port == 0) break;
         }
         if (!got) return fail(got.error());
-        added.push_back({p.protocol, p.host_ip, got->port, container_ip, p.container_port});
-        held.push_back(std::move(got->fd));
+        f.host_port = got->port;
+        added.push_back(f);
+        held_fds.push_back(std::move(got->fd));
     }
     if (added.empty()) return {};
     if (!nat_) return fail(Error::internal("no NAT table: no bridge network exists"));
     if (auto r = nat_->add(added); !r) return r;
     s.forwards_.insert(s.forwards_.end(), added.begin(), added.end());
-    for (auto& fd : held) s.reservations_.push_back(std::move(fd));
+    for (auto& fd : held_fds) s.reservations_.push_back(std::move(fd));
     return {};
 }
 

@@ -106,6 +106,7 @@ class BridgeDriver {
     Result<> rebuild_nat();
     Result<> attach_link(Sandbox& sandbox, const Attachment& endpoint, PreparedNetns prepared);
     const BridgeNetwork* network(const std::string& id) const;
+    bool held(kernel::Protocol protocol, kernel::Ipv4Address ip, uint16_t port) const;
 
     Config config_;
     std::vector<BridgeNetwork> networks_;
