@@ -634,12 +634,13 @@ Result<EndpointRecord> NetworkService::attach(std::string_view network_ref,
                                               const EndpointConfig& config) {
     auto n = find(network_ref);
     if (!n) return fail(n.error());
+    // dockerd's order: the settings are checked before a duplicate is let pass.
+    if (auto r = validate_endpoint(*n, config); !r) return fail(r.error());
     auto current = store_.endpoints_of_container(container_id);
     if (!current) return fail(current.error());
     for (const auto& e : *current)
         if (e.network_id == n->id) return e;
     if (auto r = connect_conflicts(*n, container_id, *current); !r) return fail(r.error());
-    if (auto r = validate_endpoint(*n, config); !r) return fail(r.error());
     EndpointRecord e;
     auto id = random_id();
     if (!id) return fail(id.error());
