@@ -602,7 +602,7 @@ Result<> NetworkService::validate_endpoint(const NetworkRecord& n,
 // dockerd's updateNetworkSettings: host and none networks cannot be combined with others, and
 // only a container created on the host network is on it. A container's first network (its
 // NetworkMode, attached at create) meets no such rule.
-Result<> NetworkService::connect_conflicts(const NetworkRecord& n, const std::string&,
+Result<> NetworkService::connect_conflicts(const NetworkRecord& n,
                                            const std::vector<EndpointRecord>& current) {
     if (current.empty()) return {};
     bool on_host = false;
@@ -640,7 +640,7 @@ Result<EndpointRecord> NetworkService::attach(std::string_view network_ref,
     if (!current) return fail(current.error());
     for (const auto& e : *current)
         if (e.network_id == n->id) return e;
-    if (auto r = connect_conflicts(*n, container_id, *current); !r) return fail(r.error());
+    if (auto r = connect_conflicts(*n, *current); !r) return fail(r.error());
     EndpointRecord e;
     auto id = random_id();
     if (!id) return fail(id.error());

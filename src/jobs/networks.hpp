@@ -149,7 +149,7 @@ class NetworkService {
                                                 const std::vector<graph::NetworkRecord>& all);
     Result<> ensure_predefined(const DefaultBridgeConfig& config);
     void restore_addresses(const graph::NetworkRecord& n);
-    Result<> connect_conflicts(const graph::NetworkRecord& n, const std::string& container_id,
+    Result<> connect_conflicts(const graph::NetworkRecord& n,
                                const std::vector<graph::EndpointRecord>& current);
     drivers::net::Ipam* ipam_of(const std::string& network_id);
     void publish(const graph::NetworkRecord& n, const std::string& action,
