@@ -58,6 +58,13 @@ Result<Config> parse_flags(int argc, char** argv, int& exit_code) {
         {app.add_option("--cgroup-parent", c.cgroup_parent, "Parent cgroup for all containers")
              ->capture_default_str(),
          "cgroup-parent"},
+        {app.add_option("-b,--bridge", c.bridge,
+                        "Attach containers to a network bridge (\"none\": no default bridge "
+                        "network)")
+             ->capture_default_str(),
+         "bridge"},
+        {app.add_option("--bip", c.bip, "Specify network bridge IP (address/length)"), "bip"},
+        {app.add_option("--mtu", c.mtu, "Set the containers network MTU (0: 1500)"), "mtu"},
         {app.add_option("--api-max-connections", c.api_max_connections,
                         "Open API connections before new ones get 503")
              ->capture_default_str(),
@@ -189,6 +196,9 @@ Result<std::string> apply(Config& c, std::string_view key, simdjson::dom::elemen
     if (key == "storage-driver") return str(c.storage_driver);
     if (key == "cgroup-parent") return str(c.cgroup_parent);
     if (key == "init-path") return str(c.init_path);
+    if (key == "bridge") return str(c.bridge);
+    if (key == "bip") return str(c.bip);
+    if (key == "mtu") return num(c.mtu);
     if (key == "init") {
         bool b;
         if (v.get(b)) return fail(Error::invalid("init must be true or false"));
@@ -219,6 +229,9 @@ std::string value_text(const Config& c, std::string_view key) {
     if (key == "storage-driver") return c.storage_driver;
     if (key == "cgroup-parent") return c.cgroup_parent;
     if (key == "init-path") return c.init_path;
+    if (key == "bridge") return c.bridge;
+    if (key == "bip") return c.bip;
+    if (key == "mtu") return std::to_string(c.mtu);
     if (key == "init") return c.init ? "true" : "false";
     if (key == "insecure-registries") return join(c.insecure_registries);
     if (key == "max-concurrent-downloads") return std::to_string(c.max_concurrent_downloads);

@@ -32,6 +32,11 @@ struct Config {
     // --log-opt; daemon.json log-driver, log-opts), checked at start-up.
     std::string log_driver = "json-file";
     std::map<std::string, std::string> log_opts;
+    // The default bridge network (dockerd's -b/--bridge, --bip, --mtu): its interface ("none"
+    // for no default bridge network), the bridge's address and prefix, the MTU (0 → 1500).
+    std::string bridge = "berth0";
+    std::string bip;
+    long mtu = 0;
     // berth's own API server limits (dockerd has none of these as flags).
     long api_max_connections = 16384;
     long api_idle_timeout_s = 300;

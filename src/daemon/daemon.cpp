@@ -18,12 +18,14 @@
 #include "jobs/container_engine.hpp"
 #include "kernel/cgroup.hpp"
 #include "graph/images.hpp"
+#include "graph/networks.hpp"
 #include "graph/spool.hpp"
 #include "graph/store.hpp"
 #include "graph/volumes.hpp"
 #include "http/api/api.hpp"
 #include "http/server.hpp"
 #include "jobs/events.hpp"
+#include "jobs/networks.hpp"
 #include "jobs/volumes.hpp"
 #include "kernel/host.hpp"
 #include "kernel/lock_file.hpp"
@@ -95,6 +97,33 @@ http::SystemInfo system_info(const Config& cfg, const kernel::HostInfo& host,
     return s;
 }
 
+// Until the bridge driver lands: networks are records only (no bridge, veth or NAT is made),
+// and a container's state comes from its record. The driver replaces this class.
+class NullNetworkHooks : public jobs::NetworkHooks {
+  public:
+    explicit NullNetworkHooks(graph::ContainerStore& containers) : containers_(containers) {}
+    Result<> network_created(const graph::NetworkRecord&) override { return {}; }
+    Result<> network_removed(const graph::NetworkRecord&) override { return {}; }
+    std::vector<kernel::Ipv4Prefix> host_routes() override { return {}; }
+    Result<> connect_running(const std::string&, const graph::EndpointRecord&) override {
+        return {};
+    }
+    Result<> disconnect_running(const std::string&, const graph::EndpointRecord&) override {
+        return {};
+    }
+    bool container_running(const std::string& id) override {
+        auto c = containers_.get(id);
+        return c && (c->state == "running" || c->state == "paused");
+    }
+    std::string container_name(const std::string& id) override {
+        auto c = containers_.get(id);
+        return c ? c->name : id.substr(0, 12);
+    }
+
+  private:
+    graph::ContainerStore& containers_;
+};
+
 struct Daemon {
     Config cfg;
     kernel::UniqueFd data_root_lock, pid_lock;
@@ -108,6 +137,9 @@ struct Daemon {
     std::unique_ptr<jobs::ContainerEngine> engine;
     std::unique_ptr<graph::VolumeStore> volume_store;
     std::unique_ptr<jobs::VolumeService> volumes;
+    std::unique_ptr<graph::NetworkStore> network_store;
+    std::unique_ptr<jobs::NetworkHooks> network_hooks;
+    std::unique_ptr<jobs::NetworkService> networks;
     std::unique_ptr<registry::RegistryClient> registry;
     jobs::EventBus events;
     http::Router router;
@@ -119,6 +151,7 @@ struct Daemon {
 
     Result<> start();
     Result<> open_images();
+    Result<> open_networks();
     void open_engine(const kernel::CgroupInfo& layout);
     void stop(int signo);
     void cleanup();
@@ -166,6 +199,7 @@ Result<> Daemon::start() {
     api.images = images.get();
     containers = std::make_unique<graph::ContainerStore>(*store);
     api.containers = containers.get();
+    if (auto r = open_networks(); !r) return r;
     open_engine(host->cgroup);
     api.engine = engine.get();
     // Volumes: what a crash left half-done is settled before any container starts.
@@ -189,6 +223,7 @@ Result<> Daemon::start() {
     http::register_stats_routes(router, api);
     http::register_image_routes(router, api);
     http::register_volume_routes(router, api);
+    http::register_network_routes(router, api);
     http::register_container_routes(router, api);
     http::register_exec_routes(router, api);
     http::register_archive_routes(router, api);
@@ -260,6 +295,21 @@ Result<> Daemon::open_images() {
     auto stale = storage->cleanup_stale(keep);
     if (!stale) log::warn("storage clean-up: " + stale.error().message);
     log::info(std::string("storage driver: ") + std::string(storage->name()));
+    return {};
+}
+
+// Networks before any container starts: the predefined ones (bridge as --bridge/--bip/--mtu
+// say), the stored user networks and their endpoints' addresses.
+Result<> Daemon::open_networks() {
+    network_store = std::make_unique<graph::NetworkStore>(*store);
+    network_hooks = std::make_unique<NullNetworkHooks>(*containers);
+    networks = std::make_unique<jobs::NetworkService>(*network_store, *network_hooks, &events);
+    jobs::DefaultBridgeConfig bridge;
+    bridge.bridge = cfg.bridge;
+    bridge.bip = cfg.bip;
+    bridge.mtu = int(cfg.mtu);
+    if (auto r = networks->start(bridge); !r) return r;
+    api.networks = networks.get();
     return {};
 }
 

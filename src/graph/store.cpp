@@ -137,12 +137,48 @@ CREATE TABLE container_volumes (
 CREATE INDEX container_volumes_by_volume ON container_volumes(volume_name);
 )sql";
 
+// Schema 5 (networks): schema 1's `networks` placeholder was never written, so it is replaced by
+// the columns the network service reads; `endpoints` are the containers' attachments (a row from
+// create or connect on, its address filled while the container runs). A network with endpoints
+// cannot be deleted; a container's endpoints go with it.
+constexpr const char* schema_5 = R"sql(
+DROP TABLE networks;
+CREATE TABLE networks (
+    id           TEXT PRIMARY KEY,          -- 64 hex digits
+    name         TEXT UNIQUE NOT NULL,
+    driver       TEXT NOT NULL,             -- bridge, host, null
+    created      INTEGER NOT NULL,          -- unix nanoseconds
+    subnet       TEXT NOT NULL DEFAULT '',  -- "172.18.0.0/16"; '' for host and null
+    gateway      TEXT NOT NULL DEFAULT '',
+    ip_range     TEXT NOT NULL DEFAULT '',
+    subnet_given INTEGER NOT NULL DEFAULT 0,  -- the user chose the subnet: --ip is allowed
+    internal     INTEGER NOT NULL DEFAULT 0,
+    attachable   INTEGER NOT NULL DEFAULT 0,
+    bridge       TEXT NOT NULL DEFAULT '',  -- interface: berth0, br-<id[:12]>, or the option's
+    mtu          INTEGER NOT NULL DEFAULT 0,
+    labels       TEXT NOT NULL DEFAULT '{}',
+    options      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE endpoints (
+    network_id   TEXT NOT NULL REFERENCES networks(id),
+    container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    endpoint_id  TEXT NOT NULL,
+    ip           TEXT NOT NULL DEFAULT '',  -- '' while the container is not running
+    mac          TEXT NOT NULL DEFAULT '',
+    aliases      TEXT NOT NULL DEFAULT '[]',
+    ip_requested TEXT NOT NULL DEFAULT '',  -- --ip / IPAMConfig.IPv4Address, kept across starts
+    PRIMARY KEY (network_id, container_id)
+);
+CREATE INDEX endpoints_by_container ON endpoints(container_id);
+)sql";
+
 // Append only: a released migration is never edited, a change is a new entry.
 constexpr std::array migrations{
     Migration{1, schema_1},
     Migration{2, schema_2},
     Migration{3, schema_3},
     Migration{4, schema_4},
+    Migration{5, schema_5},
 };
 
 constexpr bool migrations_are_consecutive() {

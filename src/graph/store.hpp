@@ -31,7 +31,7 @@ class Store {
 public:
     // The schema version this build writes. Opening a database from a newer berth fails with
     // a clear message instead of corrupting it.
-    static constexpr int schema_version = 4;
+    static constexpr int schema_version = 5;
 
     // Opens or creates <data_root>/berth.db, sets WAL, foreign keys, a busy timeout, and runs
     // the migrations up to schema_version in one transaction each.

@@ -3,12 +3,16 @@
 // shortened forms), as Go's net.ParseIP/ParseCIDR that Docker's checks use.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace berth::kernel {
+
+// An Ethernet address, bytes in wire order (kernel/rtnetlink.hpp names the same alias).
+using MacAddress = std::array<uint8_t, 6>;
 
 struct Ipv4Address {
     uint32_t value = 0;  // host byte order: 172.17.0.1 is 0xAC110001

@@ -85,3 +85,23 @@ TEST(Config, unknown_flag_fails_parsing) {
     auto c = parse({"--no-such-flag"});
     EXPECT_FALSE(c);
 }
+
+TEST(Config, default_bridge_flags_and_keys_are_dockerds) {
+    auto c = parse({"--bridge", "br0", "--bip", "10.5.0.1/24", "--mtu", "1400"});
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->bridge, "br0");
+    EXPECT_EQ(c->bip, "10.5.0.1/24");
+    EXPECT_EQ(c->mtu, 1400);
+    auto d = parse({});
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->bridge, "berth0");
+    auto r = merge_config_file(*d, R"({"bridge":"none","bip":"10.6.0.1/16","mtu":9000})", "/f");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(d->bridge, "none");
+    EXPECT_EQ(d->bip, "10.6.0.1/16");
+    EXPECT_EQ(d->mtu, 9000);
+    auto both = merge_config_file(*c, R"({"mtu":1500})", "/f");
+    ASSERT_FALSE(both);
+    EXPECT_NE(both.error().message.find("mtu: (from flag: 1400, from file: 1500)"),
+              std::string::npos);
+}

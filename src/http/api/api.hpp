@@ -78,6 +78,7 @@ struct ApiContext {
     jobs::ContainerEngine* engine = nullptr;
     jobs::VolumeService* volumes = nullptr;
     jobs::ContainerNetworks* container_networks = nullptr;
+    jobs::NetworkService* networks = nullptr;
     drivers::StorageDriver* storage = nullptr;
     registry::RegistryClient* registry = nullptr;
     size_t max_concurrent_downloads = 3;
@@ -101,6 +102,8 @@ void register_stats_routes(Router& router, ApiContext& ctx);
 void register_image_routes(Router& router, ApiContext& ctx);
 // /volumes… (volumes.cpp).
 void register_volume_routes(Router& router, ApiContext& ctx);
+// /networks… (networks.cpp).
+void register_network_routes(Router& router, ApiContext& ctx);
 void register_container_routes(Router& router, ApiContext& ctx);
 void register_exec_routes(Router& router, ApiContext& ctx);
 // docker cp and docker export (archive.cpp).
