@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <set>
 
@@ -18,6 +20,8 @@
 #include "jobs/container_engine.hpp"
 #include "kernel/cgroup.hpp"
 #include "graph/images.hpp"
+#include "drivers/network/bridge_driver.hpp"
+#include "drivers/network/dns_server.hpp"
 #include "graph/networks.hpp"
 #include "graph/spool.hpp"
 #include "graph/store.hpp"
@@ -25,6 +29,7 @@
 #include "http/api/api.hpp"
 #include "http/server.hpp"
 #include "jobs/events.hpp"
+#include "jobs/container_networks.hpp"
 #include "jobs/networks.hpp"
 #include "jobs/volumes.hpp"
 #include "kernel/host.hpp"
@@ -97,32 +102,6 @@ http::SystemInfo system_info(const Config& cfg, const kernel::HostInfo& host,
     return s;
 }
 
-// Until the bridge driver lands: networks are records only (no bridge, veth or NAT is made),
-// and a container's state comes from its record. The driver replaces this class.
-class NullNetworkHooks : public jobs::NetworkHooks {
-  public:
-    explicit NullNetworkHooks(graph::ContainerStore& containers) : containers_(containers) {}
-    Result<> network_created(const graph::NetworkRecord&) override { return {}; }
-    Result<> network_removed(const graph::NetworkRecord&) override { return {}; }
-    std::vector<kernel::Ipv4Prefix> host_routes() override { return {}; }
-    Result<> connect_running(const std::string&, const graph::EndpointRecord&) override {
-        return {};
-    }
-    Result<> disconnect_running(const std::string&, const graph::EndpointRecord&) override {
-        return {};
-    }
-    bool container_running(const std::string& id) override {
-        auto c = containers_.get(id);
-        return c && (c->state == "running" || c->state == "paused");
-    }
-    std::string container_name(const std::string& id) override {
-        auto c = containers_.get(id);
-        return c ? c->name : id.substr(0, 12);
-    }
-
-  private:
-    graph::ContainerStore& containers_;
-};
 
 struct Daemon {
     Config cfg;
@@ -138,8 +117,10 @@ struct Daemon {
     std::unique_ptr<graph::VolumeStore> volume_store;
     std::unique_ptr<jobs::VolumeService> volumes;
     std::unique_ptr<graph::NetworkStore> network_store;
-    std::unique_ptr<jobs::NetworkHooks> network_hooks;
+    std::unique_ptr<drivers::net::BridgeDriver> bridge_driver;
+    std::unique_ptr<jobs::ContainerNetworks> container_networks;
     std::unique_ptr<jobs::NetworkService> networks;
+    std::unique_ptr<drivers::net::DnsServer> dns;
     std::unique_ptr<registry::RegistryClient> registry;
     jobs::EventBus events;
     http::Router router;
@@ -208,6 +189,11 @@ Result<> Daemon::start() {
     if (auto r = volumes->reconcile(); !r) return fail(std::move(r.error()).wrap("volumes"));
     engine->use_volumes(volumes.get());
     api.volumes = volumes.get();
+    engine->use_networks(container_networks.get());
+    container_networks->set_running_check(
+        [e = engine.get()](const std::string& cid) { return e->running(cid); });
+    // Restart policies once volumes and networks are wired; addresses not coming back are freed.
+    container_networks->release_stale(engine->start_on_boot());
     api.storage = storage.get();
     api.events = &events;
     api.system = system_info(cfg, *host, *id);
@@ -302,14 +288,30 @@ Result<> Daemon::open_images() {
 // say), the stored user networks and their endpoints' addresses.
 Result<> Daemon::open_networks() {
     network_store = std::make_unique<graph::NetworkStore>(*store);
-    network_hooks = std::make_unique<NullNetworkHooks>(*containers);
-    networks = std::make_unique<jobs::NetworkService>(*network_store, *network_hooks, &events);
+    drivers::net::BridgeDriver::Config dc;
+    dc.pool_bridge = cfg.bridge == "none" ? "" : cfg.bridge;
+    dc.mtu = cfg.mtu > 0 ? uint32_t(cfg.mtu) : 1500;
+    bridge_driver = std::make_unique<drivers::net::BridgeDriver>(dc);
+    container_networks = std::make_unique<jobs::ContainerNetworks>(bridge_driver.get(), *containers);
+    networks = std::make_unique<jobs::NetworkService>(*network_store, *container_networks, &events);
+    container_networks->set_service(networks.get());
     jobs::DefaultBridgeConfig bridge;
     bridge.bridge = cfg.bridge;
     bridge.bip = cfg.bip;
     bridge.mtu = int(cfg.mtu);
     if (auto r = networks->start(bridge); !r) return r;
+    // The warm pool fills once the default bridge is there (none with --bridge none).
+    bridge_driver->start_pool();
+    // The embedded DNS for user networks, forwarding to the host's resolvers.
+    std::ifstream resolv("/etc/resolv.conf");
+    std::string text((std::istreambuf_iterator<char>(resolv)), {});
+    auto* cn = container_networks.get();
+    dns = std::make_unique<drivers::net::DnsServer>(
+        *loop, [cn](uint64_t key, std::string_view name) { return cn->resolve(key, name); },
+        drivers::net::DnsServer::upstreams_from_resolv_conf(text));
+    container_networks->set_dns(dns.get());
     api.networks = networks.get();
+    api.container_networks = container_networks.get();
     return {};
 }
 
@@ -354,7 +356,6 @@ void Daemon::open_engine(const kernel::CgroupInfo& layout) {
     engine = std::make_unique<jobs::ContainerEngine>(*loop, *exec, *storage, *containers, *images,
                                                     events);
     engine->set_init(init_binary(cfg.init_path), cfg.init);
-    engine->start_on_boot();
 }
 
 void Daemon::stop(int signo) {
@@ -400,6 +401,9 @@ int run(Config config) {
     auto r = d->loop->run();
     if (d->signals) d->signals->stop();
     if (d->registry) d->registry->shutdown();
+    if (d->dns) d->dns->shutdown();
+    for (int i = 0; d->dns && d->dns->in_flight() > 0 && i < 100; ++i)
+        if (!d->loop->tick(10'000'000)) break;
     for (int i = 0; d->registry && !d->registry->quiescent() && i < 100; ++i)
         if (!d->loop->tick(10'000'000)) break;
     // Let the cancelled signal read come back before the loop goes away.

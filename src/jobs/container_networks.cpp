@@ -82,14 +82,18 @@ Result<> ContainerNetworks::created(const std::string& id, std::string_view host
         if (primary == "bridge") return {};
         return fail(net.error());
     }
+    // The CLI names NetworkMode's own entry as it named the mode ("default" included).
+    auto is_primary = [&](std::string_view name) {
+        return name == mode || name == primary || name == net->id || name == net->name;
+    };
     EndpointConfig first;
     if (have)
         for (auto [name, cfg] : endpoints)
-            if (name == primary || name == net->id || name == net->name) first = endpoint_config(cfg);
+            if (is_primary(name)) first = endpoint_config(cfg);
     if (auto r = service_->attach(net->id, id, first); !r) return undo(r.error());
     if (have)
         for (auto [name, cfg] : endpoints) {
-            if (name == primary || name == net->id || name == net->name) continue;
+            if (is_primary(name)) continue;
             if (auto r = service_->attach(name, id, endpoint_config(cfg)); !r)
                 return undo(r.error());
         }

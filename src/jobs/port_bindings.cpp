@@ -82,8 +82,8 @@ Result<std::vector<drivers::net::PortRequest>> port_requests(std::string_view co
                 r.protocol = key->protocol;
                 r.container_port = key->port;
                 std::string_view ip, port;
-                (void)b["HostIp"].get(ip);
-                (void)b["HostPort"].get(port);
+                if (b["HostIp"].get(ip)) ip = {};
+                if (b["HostPort"].get(port)) port = {};
                 if (!ip.empty()) {
                     auto addr = kernel::Ipv4Address::parse(ip);
                     if (!addr) return fail(Error::invalid("invalid IP address in PortBindings: " + std::string(ip)));
@@ -104,7 +104,7 @@ Result<std::vector<drivers::net::PortRequest>> port_requests(std::string_view co
         }
     }
     bool all = false;
-    (void)hc["PublishAllPorts"].get(all);
+    if (hc["PublishAllPorts"].get(all)) all = false;
     if (all)
         for (const auto& [key, text] : keys_of(config_json, "{}"))
             if (!bound.contains(key)) {

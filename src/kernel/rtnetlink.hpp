@@ -20,7 +20,6 @@
 
 namespace berth::kernel {
 
-using MacAddress = std::array<uint8_t, 6>;
 
 struct LinkInfo {
     int index = 0;

@@ -27,6 +27,7 @@ protected:
         if (geteuid() != 0) GTEST_SKIP() << "needs root: layers keep owners and device nodes";
         for (const char* tool : {"/usr/bin/docker-registry", "/usr/bin/skopeo", "/bin/busybox"})
             if (access(tool, X_OK) != 0) GTEST_SKIP() << "needs " << tool;
+        daemon.use_host_network();  // its registry is on the host's loopback
         ASSERT_TRUE(daemon.start());
         // A docker CLI config of our own: no credentials but the ones a test writes.
         config_dir = daemon.dir() + "/docker-config";

@@ -135,6 +135,7 @@ class PullBadInput : public ::testing::Test {
 protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "needs root";
+        daemon.use_host_network();  // its registry is on the host's loopback
         ASSERT_TRUE(daemon.start());
         config_dir = daemon.dir() + "/docker-config";
         run_command("mkdir -p " + config_dir + " && echo '{}' > " + config_dir + "/config.json");
@@ -240,6 +241,7 @@ TEST_F(PullBadInput, layer_bigger_than_the_disk_fails_cleanly_and_frees_the_spac
     } unmount{mnt};  // declared before the daemon: it goes after it
     BerthDaemon small;
     small.set_data_root(mnt + "/data");
+    small.use_host_network();
     ASSERT_TRUE(small.start());
     auto ds = [&](const std::string& args) {
         return run_command("docker --config " + config_dir + " " + args + " </dev/null",

@@ -122,8 +122,8 @@ std::string hosts_file(const ContainerSpec& s, const std::string& hostname) {
         "::1\tlocalhost ip6-localhost ip6-loopback\n"
         "fe00::0\tip6-localnet\n"
         "ff00::0\tip6-mcastprefix\n"
-        "ff00::1\tip6-allnodes\n"
-        "ff00::2\tip6-allrouters\n";
+        "ff02::1\tip6-allnodes\n"
+        "ff02::2\tip6-allrouters\n";
     for (const std::string& h : s.extra_hosts) {
         size_t colon = h.find(':');
         if (colon == std::string::npos) continue;

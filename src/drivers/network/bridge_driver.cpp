@@ -61,9 +61,8 @@ void BridgeDriver::start_pool() {
 
 Result<> BridgeDriver::add_network(const BridgeNetwork& n) {
     std::erase_if(networks_, [&](const BridgeNetwork& have) { return have.id == n.id; });
-    bool existed = kernel::Rtnetlink::open()
-                       .and_then([&](kernel::Rtnetlink nl) { return nl.link_index(n.bridge); })
-                       .has_value();
+    auto probe = kernel::Rtnetlink::open();
+    bool existed = probe && probe->link_index(n.bridge).has_value();
     networks_.push_back(n);
     auto made = make_bridge(n);
     if (made) made = rebuild_nat();
