@@ -1,6 +1,7 @@
 #include "kernel/process.hpp"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -41,5 +42,15 @@ int count_open_fds() {
 }
 
 void ignore_sigpipe() { signal(SIGPIPE, SIG_IGN); }
+
+}  // namespace berth::kernel
+
+namespace berth::kernel {
+
+void block_signals_in_this_thread() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+}
 
 }  // namespace berth::kernel

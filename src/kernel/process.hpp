@@ -14,4 +14,8 @@ int count_open_fds();
 // too; this covers writes to pipes).
 void ignore_sigpipe();
 
+// For berthd's helper threads (the netns pool's filler): every signal blocked, so SIGTERM and
+// SIGCHLD reach the loop's signalfd and never a thread that cannot handle them.
+void block_signals_in_this_thread();
+
 }  // namespace berth::kernel

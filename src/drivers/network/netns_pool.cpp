@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "kernel/netns.hpp"
+#include "kernel/process.hpp"
 #include "kernel/random.hpp"
 #include "kernel/rtnetlink.hpp"
 
@@ -66,6 +67,7 @@ std::optional<PreparedNetns> NetnsPool::take() {
 std::string NetnsPool::last_error() const { return error_seen_.load() ? error_ : ""; }
 
 void NetnsPool::fill() {
+    kernel::block_signals_in_this_thread();
     for (;;) {
         free_.acquire();
         if (stopping_) return;
