@@ -23,7 +23,17 @@ services:
   client:
     image: busybox:latest
     depends_on: [web]
-    command: sh -c 'for i in $$(seq 1 50); do if busybox wget -q -T 2 -O- http://web/; then sleep 1000; fi; sleep 0.2; done; echo gave-up'
+    # The image's static busybox resolves through its own nslookup (no NSS for getaddrinfo).
+    command:
+      - sh
+      - -c
+      - |
+        for i in $$(busybox seq 1 50); do
+          h=$$(busybox nslookup web 2>/dev/null | busybox awk '/^Address: /{print $$2}' | busybox tail -n 1)
+          if [ -n "$$h" ] && printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 2 $$h 80; then exec busybox sleep 1000; fi
+          busybox sleep 0.2
+        done
+        echo gave-up
 )";
 
 class ComposeTest : public BusyboxDaemonTest {
@@ -66,5 +76,6 @@ TEST_F(ComposeTest, two_service_project_up_ps_logs_down) {
     auto down = compose("down");
     ASSERT_EQ(down.exit_code, 0) << down.output << down.error;
     EXPECT_EQ(d("ps -aq").output, "");
-    EXPECT_EQ(d("network ls").output.find("demo_default"), std::string::npos);
+    EXPECT_EQ(d("network ls").output.find("demo_default"), std::string::npos)
+        << down.output << down.error;
 }
