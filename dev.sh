@@ -12,7 +12,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 PACKAGES=(g++ pkg-config meson ninja-build liburing-dev node-llhttp libsimdjson-dev libzstd-dev
           zlib1g-dev libssl-dev libsqlite3-dev libcli11-dev libgtest-dev libbenchmark-dev
           libseccomp-dev libnftables-dev busybox-static python3 python3-docker curl iproute2
-          docker-registry apache2-utils openssl skopeo)
+          docker-registry apache2-utils openssl skopeo docker-compose nftables util-linux)
 
 setup() {
     local missing=()

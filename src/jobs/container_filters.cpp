@@ -102,16 +102,13 @@ Result<ContainerFilter> ContainerFilter::parse(std::string_view json) {
             auto ports = port_set(key, v);
             if (!ports) return fail(ports.error());
             if (key == std::string_view("expose")) cf.expose_.merge(*ports);
+            else cf.publish_.merge(*ports);
         }
     for (const std::string& v : cf.f_.values("isolation"))
         if (v != "default") return fail(invalid_filter("isolation", v));
     cf.name_ = patterns(cf.f_, "name");
     cf.id_ = patterns(cf.f_, "id");
     cf.status_ = patterns(cf.f_, "status");
-    if (cf.f_.has("network"))
-        return fail(Error::make(ErrorKind::not_implemented,
-                                "filter 'network' is not supported yet: berth has no networks "
-                                "until the networking issue"));
     return cf;
 }
 
@@ -136,9 +133,19 @@ bool ContainerFilter::matches(const ContainerFacts& c) const {
     }
     if (ancestors_ && !ancestors_->contains(c.image_id)) return false;
     if (f_.has("publish") || f_.has("expose")) {
-        // Nothing is published until berth has port publishing; exposed ports are Config's.
+        // dockerd: either kind matching one of the container's Ports passes (publish names
+        // the host side "8080/tcp", expose the container side).
         bool any = false;
+        for (const std::string& p : publish_) any = any || c.published.contains(p);
         for (const std::string& p : expose_) any = any || c.exposed.contains(p);
+        if (!any) return false;
+    }
+    if (f_.has("network")) {
+        // dockerd: a network's name, or its ID (or an ID prefix).
+        bool any = false;
+        for (const std::string& v : f_.values("network"))
+            for (const auto& [name, id] : c.networks)
+                any = any || v == name || (!v.empty() && id.starts_with(v));
         if (!any) return false;
     }
     return true;

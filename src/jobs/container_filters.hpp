@@ -31,6 +31,8 @@ struct ContainerFacts {
     std::string health = "none";      // State.Health.Status; "none" without a healthcheck
     std::vector<std::string> mounts;  // bind sources and destinations
     std::set<std::string> exposed;    // "80/tcp"
+    std::set<std::string> published;  // "8080/tcp": the host ports a running container publishes
+    std::vector<std::pair<std::string, std::string>> networks;  // name, ID
 };
 
 class ContainerFilter {
@@ -61,7 +63,7 @@ class ContainerFilter {
     Filters f_;
     std::vector<Pattern> name_, id_, status_;  // compiled once per request
     std::vector<int> exited_;
-    std::set<std::string> expose_;  // "80/tcp" for every port the expose filters name
+    std::set<std::string> expose_, publish_;  // "80/tcp" for every port the expose filters name
     std::optional<std::set<std::string>> ancestors_;
 };
 

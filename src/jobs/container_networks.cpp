@@ -345,6 +345,22 @@ void ContainerNetworks::write_list_networks(JsonWriter& w, const graph::Containe
     w.end_object();
 }
 
+std::vector<std::pair<std::string, std::string>> ContainerNetworks::networks_of(
+    const std::string& id) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (!service_) return out;
+    if (auto rows = service_->endpoints_of_container(id))
+        for (const auto& e : *rows)
+            if (auto n = service_->find(e.network_id)) out.emplace_back(n->name, n->id);
+    return out;
+}
+
+std::vector<kernel::PortForward> ContainerNetworks::published(const std::string& id) const {
+    auto live = live_.find(id);
+    if (live == live_.end()) return {};
+    return live->second.sandbox->ports();
+}
+
 Result<> ContainerNetworks::network_created(const graph::NetworkRecord& r) {
     if (!driver_ || r.driver != "bridge") return {};
     auto subnet = kernel::Ipv4Prefix::parse(r.subnet);

@@ -66,6 +66,9 @@ class ContainerNetworks final : public NetworkHooks {
     void write_network_settings(JsonWriter& w, const graph::ContainerRecord& c);
     void write_list_ports(JsonWriter& w, const graph::ContainerRecord& c);
     void write_list_networks(JsonWriter& w, const graph::ContainerRecord& c);
+    // For `docker ps` filters: its networks (name, ID) and the host ports it publishes now.
+    std::vector<std::pair<std::string, std::string>> networks_of(const std::string& id);
+    std::vector<kernel::PortForward> published(const std::string& id) const;
 
     // The embedded DNS: names on the networks the asking container shares.
     std::vector<kernel::Ipv4Address> resolve(uint64_t key, std::string_view name);

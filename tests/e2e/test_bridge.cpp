@@ -115,6 +115,10 @@ TEST_F(BridgeTest, published_tcp_port_reaches_the_container_from_host_and_contai
     EXPECT_EQ(d("port pub").output, "80/tcp -> 0.0.0.0:8080\n");
     auto ps = d("ps --format '{{.Ports}}'");
     EXPECT_EQ(ps.output, "0.0.0.0:8080->80/tcp\n");
+    EXPECT_EQ(d("ps --filter publish=8080 --format '{{.Names}}'").output, "pub\n");
+    EXPECT_EQ(d("ps --filter publish=8081 --format '{{.Names}}'").output, "");
+    EXPECT_EQ(d("ps --filter network=bridge --format '{{.Names}} {{.Networks}}'").output,
+              "pub bridge\n");
     // Stopped: the rule is gone and the port is free again.
     ASSERT_EQ(d("rm -f pub").exit_code, 0);
     auto gone = host("curl -s -m 2 http://127.0.0.1:8080/");

@@ -19,10 +19,12 @@ constexpr const char* compose_file = R"(version: "3.7"
 services:
   web:
     image: busybox:latest
+    stop_grace_period: 1s
     command: sh -c 'mkdir -p /www && echo served-by-web > /www/index.html && exec busybox httpd -f -p 80 -h /www'
   client:
     image: busybox:latest
     depends_on: [web]
+    stop_grace_period: 1s
     # The image's static busybox resolves through its own nslookup (no NSS for getaddrinfo).
     command:
       - sh

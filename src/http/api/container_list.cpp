@@ -234,6 +234,14 @@ void list_containers(ApiContext& ctx, Exchange& ex) {
         bool active = c.state == "running" || c.state == "paused" || c.state == "restarting";
         if (!active && !all) continue;
         Row r = row_of(c);
+        if (ctx.container_networks) {
+            // Only what the filters ask for: a store read per container otherwise.
+            if (filter->filters().has("network"))
+                r.facts.networks = ctx.container_networks->networks_of(c.id);
+            for (const auto& p : ctx.container_networks->published(c.id))
+                r.facts.published.insert(std::to_string(p.host_port) + "/" +
+                                         std::string(kernel::protocol_name(p.protocol)));
+        }
         if (!filter->matches(r.facts)) continue;
         if (limit > 0 && listed == limit) break;
         write_row(w, ctx, c, r, size, now);
