@@ -297,6 +297,7 @@ Result<> NetworkService::check_pool(NetworkRecord& n, const NetworkCreate& req) 
 }
 
 Result<NetworkRecord> NetworkService::create(const NetworkCreate& req) {
+    found_.clear();
     auto n = check_create(req);
     if (!n) return n;
     if (auto r = store_.create(*n); !r) return fail(r.error());
@@ -312,10 +313,18 @@ Result<NetworkRecord> NetworkService::create(const NetworkCreate& req) {
 }
 
 Result<NetworkRecord> NetworkService::find(std::string_view ref) {
-    if (auto byid = store_.get(ref); byid || byid.error().kind != ErrorKind::not_found) return byid;
+    // Records change only through this service (which clears the cache): a container's start
+    // looks its networks up several times without going to the store.
+    if (auto it = found_.find(ref); it != found_.end()) return it->second;
+    if (auto byid = store_.get(ref); byid || byid.error().kind != ErrorKind::not_found) {
+        if (byid) found_.emplace(std::string(ref), *byid);
+        return byid;
+    }
     if (auto byname = store_.get_by_name(ref);
-        byname || byname.error().kind != ErrorKind::not_found)
+        byname || byname.error().kind != ErrorKind::not_found) {
+        if (byname) found_.emplace(std::string(ref), *byname);
         return byname;
+    }
     auto prefixed =
         ref.empty() ? Result<std::vector<NetworkRecord>>{} : store_.find_by_id_prefix(ref);
     if (!prefixed) return fail(prefixed.error());
@@ -344,6 +353,7 @@ Result<std::vector<Attachment>> NetworkService::attachments(const std::string& n
 }
 
 Result<> NetworkService::remove(std::string_view ref) {
+    found_.clear();
     auto n = find(ref);
     if (!n) return fail(n.error());
     if (predefined(n->name))
@@ -360,6 +370,7 @@ Result<> NetworkService::remove(std::string_view ref) {
     for (const auto& e : *stale)
         if (auto r = store_.remove_endpoint(e.network_id, e.container_id); !r) return r;
     if (auto r = store_.remove(n->id); !r) return r;
+    found_.clear();
     ipams_.erase(n->id);
     publish(*n, "destroy");
     return {};
@@ -440,6 +451,7 @@ Result<NetworkRecord> NetworkService::default_bridge(const DefaultBridgeConfig& 
     }
     if (existing != all.end()) {
         if (auto r = store_.update(n); !r) return fail(r.error());
+        found_.clear();
         return n;
     }
     auto id = random_id();
@@ -449,6 +461,7 @@ Result<NetworkRecord> NetworkService::default_bridge(const DefaultBridgeConfig& 
     n.driver = "bridge";
     n.created_ns = wall_clock_ns();
     if (auto r = store_.create(n); !r) return fail(r.error());
+    found_.clear();
     return n;
 }
 
@@ -471,6 +484,7 @@ Result<> NetworkService::ensure_predefined(const DefaultBridgeConfig& config) {
         n.driver = driver;
         n.created_ns = wall_clock_ns();
         if (auto r = store_.create(n); !r) return r;
+        found_.clear();
     }
     if (config.bridge != "none") {
         auto bridge = default_bridge(config, *all);
@@ -483,6 +497,7 @@ Result<> NetworkService::ensure_predefined(const DefaultBridgeConfig& config) {
         log::warn("take down the default bridge network: " + r.error().message);
     if (auto eps = store_.endpoints_of_network(bridge->id))
         for (const auto& e : *eps) (void)store_.remove_endpoint(e.network_id, e.container_id);
+    found_.clear();
     return store_.remove(bridge->id);
 }
 
@@ -514,6 +529,7 @@ void NetworkService::restore_addresses(const NetworkRecord& n) {
 }
 
 Result<> NetworkService::start(const DefaultBridgeConfig& config) {
+    found_.clear();
     if (auto r = ensure_predefined(config); !r) return fail(std::move(r.error()).wrap("networks"));
     auto all = store_.list();
     if (!all) return fail(all.error());
@@ -720,7 +736,7 @@ Result<EndpointRecord> NetworkService::allocate_endpoint(const std::string& netw
     if (e == current->end())
         return fail(Error::not_found("container " + container_id + " has no endpoint on network " +
                                      network_id));
-    auto n = store_.get(network_id);
+    auto n = find(network_id);
     if (!n) return fail(n.error());
     Ipam* ipam = ipam_of(network_id);
     if (n->driver != "bridge" || !ipam) return *e;

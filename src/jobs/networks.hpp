@@ -159,6 +159,7 @@ class NetworkService {
     NetworkHooks& hooks_;
     EventBus* events_;
     std::map<std::string, drivers::net::Ipam> ipams_;  // network id → its addresses
+    std::map<std::string, graph::NetworkRecord, std::less<>> found_;  // find() by exact ID or name
 };
 
 }  // namespace berth::jobs

@@ -89,23 +89,37 @@ Result<> BridgeDriver::remove_network(const std::string& id) {
     return nl->delete_link(*index);
 }
 
+Result<kernel::Rtnetlink*> BridgeDriver::host_netlink() {
+    if (!host_nl_) {
+        auto nl = kernel::Rtnetlink::open();
+        if (!nl) return fail(nl.error());
+        host_nl_ = std::move(*nl);
+    }
+    return &*host_nl_;
+}
+
 // Host end on the network's bridge (hairpin on, so a container reaches its own published
-// ports), container end named, addressed and routed.
+// ports), container end named, addressed and routed. A pooled namespace comes with the host
+// end on the default bridge, hairpin on, and a netlink socket inside: then it is one batch.
 Result<> BridgeDriver::attach_link(Sandbox& s, const Attachment& e, PreparedNetns p) {
-    auto host = kernel::Rtnetlink::open();
+    auto host = host_netlink();
     if (!host) return fail(host.error());
     std::string name = "eth" + std::to_string(s.next_eth_);
-    if (p.bridge != e.network.bridge || e.network.mtu != config_.mtu) {
-        auto master = host->link_index(e.network.bridge);
+    bool moved = p.bridge != e.network.bridge || e.network.mtu != config_.mtu;
+    bool pooled = p.inside.has_value() && !p.bridge.empty();  // hairpin set by the filler
+    if (moved) {
+        auto master = (*host)->link_index(e.network.bridge);
         if (!master) return fail(master.error());
         kernel::LinkChange change;
         change.master = *master;
         change.mtu = e.network.mtu;
         change.up = true;
-        if (auto r = host->set_link(p.host_index, change); !r) return r;
+        if (auto r = (*host)->set_link(p.host_index, change); !r) return r;
     }
-    if (auto r = host->set_bridge_port_hairpin(p.host_index, true); !r) return r;
-    auto inside = kernel::Rtnetlink::open_in(s.netns_.get());
+    if (moved || !pooled)
+        if (auto r = (*host)->set_bridge_port_hairpin(p.host_index, true); !r) return r;
+    auto inside = p.inside ? Result<kernel::Rtnetlink>(std::move(*p.inside))
+                           : kernel::Rtnetlink::open_in(s.netns_.get());
     if (!inside) return fail(inside.error());
     if (e.network.mtu != config_.mtu) {
         auto index = inside->link_index(name);

@@ -19,6 +19,7 @@
 #include "kernel/ipv4.hpp"
 #include "kernel/nat.hpp"
 #include "kernel/port_reservation.hpp"
+#include "kernel/rtnetlink.hpp"
 
 namespace berth::drivers::net {
 
@@ -108,7 +109,11 @@ class BridgeDriver {
     const BridgeNetwork* network(const std::string& id) const;
     bool held(kernel::Protocol protocol, kernel::Ipv4Address ip, uint16_t port) const;
 
+    // berthd's own namespace's netlink socket, opened once (the loop thread's).
+    Result<kernel::Rtnetlink*> host_netlink();
+
     Config config_;
+    std::optional<kernel::Rtnetlink> host_nl_;
     std::vector<BridgeNetwork> networks_;
     std::vector<Sandbox*> sandboxes_;  // for the NAT rebuild: every published port
     std::optional<kernel::NatTable> nat_;

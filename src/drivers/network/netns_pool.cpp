@@ -33,6 +33,12 @@ Result<PreparedNetns> prepare_netns(const std::string& bridge, uint32_t mtu) {
         p.bridge = bridge;
     }
     if (auto r = host->set_link(p.host_index, up); !r) return fail(r.error());
+    // A container reaches its own published ports through a host address (as dockerd sets it).
+    if (!bridge.empty())
+        if (auto r = host->set_bridge_port_hairpin(p.host_index, true); !r) return fail(r.error());
+    auto inside = kernel::Rtnetlink::open_in(p.netns.get());
+    if (!inside) return fail(inside.error());
+    p.inside = std::move(*inside);
     return p;
 }
 

@@ -15,10 +15,11 @@
 
 #include "base/error.hpp"
 #include "kernel/fd.hpp"
+#include "kernel/rtnetlink.hpp"
 
 namespace berth::drivers::net {
 
-// A network namespace with "eth0" inside (down, no address) and loopback up; its veth peer
+// A network namespace with "eth0" inside (down, no address); its veth peer
 // `host_link` lives in berthd's namespace, attached to `bridge` (when one was given) and up.
 // Dropping it closes the netns: the kernel then destroys the namespace and both veth ends in
 // the background (cleanup_net), which is what keeps teardown off the stop path.
@@ -26,7 +27,8 @@ struct PreparedNetns {
     kernel::UniqueFd netns;
     std::string host_link;
     int host_index = 0;
-    std::string bridge;  // what host_link is attached to ("" for none)
+    std::string bridge;  // what host_link is attached to (hairpin on), "" for none
+    std::optional<kernel::Rtnetlink> inside;  // a netlink socket already in `netns`
 };
 
 // Makes one: what the filler does, and the inline path on a miss.
