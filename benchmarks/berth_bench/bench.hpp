@@ -24,15 +24,18 @@ struct Options {
     std::string docker_socket;                             // use a running dockerd instead
     bool docker = true;                                    // measure dockerd too (when found)
     std::vector<std::string> runtimes = {"crun", "runc"};  // OCI rows (when found)
-    std::set<std::string> scenarios = {"latency", "phases", "throughput", "density", "pull"};
+    std::set<std::string> scenarios = {"latency", "phases", "throughput",
+                                       "density", "pull",   "ports"};
     std::vector<std::string> networks = {"none", "host", "bridge"};
     bool bridge = true;  // bridge rows (every engine runs in berth-bench's own network namespace)
     int runs = 200, warmup = 20;
     std::vector<int> clients = {1, 8, 32};
+    std::vector<int> bridge_clients = {8};  // throughput rows over the default bridge
     double duration_s = 5;
     int density = 10000, density_other = 300;  // containers held (berthd / others)
     int pull_mb = 64, pull_runs = 3;
-    long nofile = 1048576;  // RLIMIT_NOFILE of the daemons we start
+    int port_mb = 512, port_runs = 5;  // ports: MiB per transfer, transfers per path
+    long nofile = 1048576;             // RLIMIT_NOFILE of the daemons we start
     std::string out = "berth-bench.json", svg = "berth-bench.svg";
     bool quick = false;
 };
@@ -56,6 +59,7 @@ struct PhaseRow {
 
 struct ThroughputRow {
     std::string engine;
+    std::string network = "none";
     int clients = 0;
     int lifecycles = 0, errors = 0;
     double seconds = 0;
@@ -87,12 +91,25 @@ struct PullRow {
     std::string first_error;
 };
 
+// Published-port throughput (berthd): the same TCP sink in a container on the default bridge,
+// reached directly (container IP) and through the published port (127.0.0.1, nftables DNAT).
+struct PortsRow {
+    std::string engine;
+    std::string container_ip;
+    int host_port = 0;
+    int mb = 0;                             // MiB per transfer
+    std::vector<double> direct, published;  // MB/s (10^6 bytes) of each transfer
+    int errors = 0;
+    std::string first_error;
+};
+
 struct Results {
     std::vector<Series> latency;
     std::vector<PhaseRow> phases;
     std::vector<ThroughputRow> throughput;
     std::vector<DensityRow> density;
     std::vector<PullRow> pull;
+    std::vector<PortsRow> ports;
     std::vector<std::string> notes;  // skipped rows and why, failures
     bool interrupted = false;
 };

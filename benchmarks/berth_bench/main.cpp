@@ -6,9 +6,9 @@
 // refusing the image), 2 bad flags, 130 interrupted (partial results written, all cleaned up).
 #include <net/if.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,13 +38,13 @@ void usage(FILE* to) {
         to,
         "usage: berth-bench [--quick] [--scenarios LIST] [--socket PATH | --berthd PATH]\n"
         "                   [--docker-root DIR | --docker-socket PATH | --no-docker]\n"
-        "                   [--runtimes LIST] [--networks LIST] [--no-bridge] [--runs N] [--warmup "
-        "N]\n"
-        "                   [--clients LIST] [--duration S] [--density N] [--density-other N]\n"
-        "                   [--pull-mb N] [--pull-runs N] [--nofile N] [--out FILE] [--svg FILE]\n"
+        "                   [--runtimes LIST] [--networks LIST] [--no-bridge] [--runs N]\n"
+        "                   [--warmup N] [--clients LIST] [--bridge-clients LIST] [--duration S]\n"
+        "                   [--density N] [--density-other N] [--pull-mb N] [--pull-runs N]\n"
+        "                   [--port-mb N] [--port-runs N] [--nofile N] [--out FILE] [--svg FILE]\n"
         "Measures container start-up through the Docker Engine API on berthd and dockerd.\n"
         "  --quick            a small run of every scenario (< 30 s), berthd alone (CI)\n"
-        "  --scenarios LIST   latency,phases,throughput,density,pull (default: all)\n"
+        "  --scenarios LIST   latency,phases,throughput,density,pull,ports (default: all)\n"
         "  --socket PATH      measure the berthd running there (default: start the one built "
         "here)\n"
         "  --berthd PATH      the berthd binary to start (default: %s)\n"
@@ -54,12 +54,16 @@ void usage(FILE* to) {
         "  --no-docker        berthd alone\n"
         "  --runtimes LIST    OCI runtimes timed on a bundle (default crun,runc; 'none')\n"
         "  --networks LIST    latency rows (default none,host,bridge)\n"
-        "  --no-bridge        skip the bridge rows\n"
+        "  --no-bridge        skip the bridge rows (latency, throughput) and the ports scenario\n"
         "  --runs N / --warmup N   latency and phases runs (default 200 / 20)\n"
-        "  --clients LIST     throughput clients (default 1,8,32); --duration S each (default 5)\n"
+        "  --clients LIST     throughput clients, --network none (default 1,8,32)\n"
+        "  --bridge-clients LIST   throughput clients, --network bridge (default 8)\n"
+        "  --duration S       of each throughput row (default 5)\n"
         "  --density N        sleep containers held by berthd (default 10000)\n"
         "  --density-other N  by other engines (default 300: dockerd needs ~5 MB each)\n"
         "  --pull-mb N        size of the pulled image (default 64); --pull-runs N (default 3)\n"
+        "  --port-mb N        MiB sent per ports transfer (default 512); --port-runs N transfers\n"
+        "                     on each path, direct and published (default 5)\n"
         "  --nofile N         RLIMIT_NOFILE of the daemons started here (default 1048576)\n"
         "  --out FILE         JSON results (default berth-bench.json); --svg FILE the plot\n",
         BERTHD_PATH);
@@ -81,6 +85,17 @@ bool to_int(const char* v, int& out) {
     return true;
 }
 
+// A comma-separated list of client counts, each > 0.
+bool client_counts(const char* v, std::vector<int>& out) {
+    out.clear();
+    for (const auto& c : split(v)) {
+        int n = 0;
+        if (!to_int(c.c_str(), n) || n == 0) return false;
+        out.push_back(n);
+    }
+    return !out.empty();
+}
+
 std::optional<Options> parse(int argc, char** argv) {
     Options o;
     o.berthd = BERTHD_PATH;
@@ -91,6 +106,7 @@ std::optional<Options> parse(int argc, char** argv) {
             o.quick = true;
             o.runs = 10, o.warmup = 2, o.clients = {1, 8}, o.duration_s = 1;
             o.density = 50, o.density_other = 20, o.pull_mb = 4, o.pull_runs = 1;
+            o.port_mb = 64, o.port_runs = 2;
             o.docker = false, o.runtimes.clear();
         }
     for (size_t i = 0; i < rest.size(); ++i) {
@@ -141,6 +157,10 @@ std::optional<Options> parse(int argc, char** argv) {
             ok = to_int(v, o.pull_mb) && o.pull_mb > 0;
         else if (a == "--pull-runs")
             ok = to_int(v, o.pull_runs);
+        else if (a == "--port-mb")
+            ok = to_int(v, o.port_mb) && o.port_mb > 0;
+        else if (a == "--port-runs")
+            ok = to_int(v, o.port_runs) && o.port_runs > 0;
         else if (a == "--duration")
             ok = (o.duration_s = std::atof(v)) > 0;
         else if (a == "--nofile") {
@@ -151,14 +171,11 @@ std::optional<Options> parse(int argc, char** argv) {
             o.out = v;
         else if (a == "--svg")
             o.svg = v;
-        else if (a == "--clients") {
-            o.clients.clear();
-            for (const auto& c : split(v)) {
-                int n = 0;
-                ok = ok && to_int(c.c_str(), n) && n > 0;
-                o.clients.push_back(n);
-            }
-        } else {
+        else if (a == "--clients")
+            ok = client_counts(v, o.clients);
+        else if (a == "--bridge-clients")
+            ok = client_counts(v, o.bridge_clients);
+        else {
             std::fprintf(stderr, "berth-bench: unknown flag %s\n", a.c_str());
             return std::nullopt;
         }
@@ -168,7 +185,8 @@ std::optional<Options> parse(int argc, char** argv) {
         }
     }
     for (const auto& s : o.scenarios)
-        if (s != "latency" && s != "phases" && s != "throughput" && s != "density" && s != "pull") {
+        if (s != "latency" && s != "phases" && s != "throughput" && s != "density" && s != "pull" &&
+            s != "ports") {
             std::fprintf(stderr, "berth-bench: unknown scenario %s\n", s.c_str());
             return std::nullopt;
         }
@@ -292,6 +310,7 @@ int run_scenarios(Context& ctx, std::vector<Engine>& engines) {
     if (wants("throughput")) run_throughput(ctx, engines);
     if (wants("density")) run_density(ctx, engines);
     if (wants("pull")) run_pull(ctx, engines);
+    if (wants("ports")) run_ports(ctx, engines);
     check();
     return rc;
 }
@@ -341,8 +360,9 @@ int main(int argc, char** argv) {
                          std::strerror(errno));
             return 1;
         }
-        note(res, "network: berthd, dockerd and the registry run in berth-bench's own network "
-                  "namespace (loopback up; the host's network is untouched)");
+        note(res,
+             "network: berthd, dockerd and the registry run in berth-bench's own network "
+             "namespace (loopback up; the host's network is untouched)");
     }
     std::string error, load_start = load_average();
     auto berth = berth_engine(opt, error);

@@ -110,18 +110,37 @@ void print_phases(const Results& r) {
 
 void print_throughput(const Results& r) {
     if (r.throughput.empty()) return;
-    std::printf("\nthroughput: lifecycles/s with C concurrent clients, --network none\n");
-    std::printf("%-14s %7s %11s %11s %9s %7s  %s\n", "engine", "clients", "lifecycles",
-                "per second", "p50 ms", "errors", "vs berthd");
+    std::printf(
+        "\nthroughput: lifecycles/s with C concurrent clients, per network (issue 6's target: "
+        "200/s or more over the bridge with 8 clients)\n");
+    std::printf("%-14s %-7s %7s %11s %11s %9s %7s  %s\n", "engine", "network", "clients",
+                "lifecycles", "per second", "p50 ms", "errors", "vs berthd");
     for (const auto& t : r.throughput) {
         double rate = t.seconds > 0 ? t.lifecycles / t.seconds : 0;
         double base = 0;
         for (const auto& b : r.throughput)
-            if (b.engine == "berthd" && b.clients == t.clients && b.seconds > 0)
+            if (b.engine == "berthd" && b.network == t.network && b.clients == t.clients &&
+                b.seconds > 0)
                 base = b.lifecycles / b.seconds;
-        std::printf("%-14s %7d %11d %11.1f %9.2f %7d  %s\n", t.engine.c_str(), t.clients,
-                    t.lifecycles, rate, median(t.ms), t.errors,
+        std::printf("%-14s %-7s %7d %11d %11.1f %9.2f %7d  %s\n", t.engine.c_str(),
+                    t.network.c_str(), t.clients, t.lifecycles, rate, median(t.ms), t.errors,
                     t.engine != "berthd" && base > 0 ? ratio(base, rate).c_str() : "");
+    }
+}
+
+void print_ports(const Results& r) {
+    if (r.ports.empty()) return;
+    std::printf(
+        "\nports: TCP into a container on the default bridge, MB/s (10^6 bytes) per fresh "
+        "connection, direct (container IP) and published (127.0.0.1, DNAT); target: "
+        "published/direct 0.9 or better\n");
+    std::printf("%-14s %9s %5s %12s %12s %12s %12s %9s %7s\n", "engine", "MiB each", "runs",
+                "direct p50", "direct min", "publ. p50", "publ. min", "publ./dir", "errors");
+    for (const auto& p : r.ports) {
+        double d = median(p.direct), q = median(p.published);
+        std::printf("%-14s %9d %5zu %12.0f %12.0f %12.0f %12.0f %9.2f %7d\n", p.engine.c_str(),
+                    p.mb, std::min(p.direct.size(), p.published.size()), d, percentile(p.direct, 0),
+                    q, percentile(p.published, 0), d > 0 ? q / d : 0, p.errors);
     }
 }
 
@@ -176,6 +195,7 @@ void print_tables(const Options& opt, const Results& r) {
     print_throughput(r);
     print_density(r);
     print_pull(r);
+    print_ports(r);
     if (!r.notes.empty()) {
         std::printf("\nnotes:\n");
         for (const auto& n : r.notes) std::printf("  %s\n", n.c_str());

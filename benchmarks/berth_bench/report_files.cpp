@@ -47,8 +47,11 @@ void json_results(JsonWriter& w, const Results& r) {
     }
     w.end_array().key("throughput").begin_array();
     for (const auto& t : r.throughput) {
-        w.begin_object().field("engine", t.engine).field("clients", t.clients);
-        w.field("lifecycles", t.lifecycles).field("seconds", t.seconds).field("errors", t.errors);
+        w.begin_object().field("engine", t.engine).field("network", t.network);
+        w.field("clients", t.clients)
+            .field("lifecycles", t.lifecycles)
+            .field("seconds", t.seconds)
+            .field("errors", t.errors);
         w.field("per_second", t.seconds > 0 ? t.lifecycles / t.seconds : 0.0);
         w.field("first_error", t.first_error);
         samples(w, "ms", t.ms);
@@ -83,6 +86,17 @@ void json_results(JsonWriter& w, const Results& r) {
         w.key("peak_rss_growth_kb").begin_array();
         for (long k : p.peak_growth_kb) w.value(int64_t(k));
         w.end_array().end_object();
+    }
+    w.end_array().key("ports").begin_array();
+    for (const auto& p : r.ports) {
+        double d = percentile(p.direct, 50), q = percentile(p.published, 50);
+        w.begin_object().field("engine", p.engine).field("container_ip", p.container_ip);
+        w.field("host_port", p.host_port).field("mib", p.mb).field("errors", p.errors);
+        w.field("first_error", p.first_error).field("direct_mbps_p50", d);
+        w.field("published_mbps_p50", q).field("ratio", d > 0 ? q / d : 0.0);
+        samples(w, "direct_mbps", p.direct);
+        samples(w, "published_mbps", p.published);
+        w.end_object();
     }
     w.end_array();
 }
@@ -145,9 +159,10 @@ void svg_cdf(std::string& o, const Results& r, double x0, double y0, double w, d
         auto at = std::find(engines.begin(), engines.end(), s.engine);
         if (at == engines.end()) at = engines.insert(engines.end(), s.engine);
         const char* c = palette[(at - engines.begin()) % 7];
-        const char* dash = s.mode == "host"  ? " stroke-dasharray='6,3'"
-                           : s.mode == "oci" ? " stroke-dasharray='2,2'"
-                                             : "";
+        const char* dash = s.mode == "host"     ? " stroke-dasharray='6,3'"
+                           : s.mode == "oci"    ? " stroke-dasharray='2,2'"
+                           : s.mode == "bridge" ? " stroke-dasharray='10,2,2,2'"
+                                                : "";
         std::vector<double> v = s.ms;
         std::sort(v.begin(), v.end());
         std::string pts;
@@ -167,14 +182,19 @@ void svg_cdf(std::string& o, const Results& r, double x0, double y0, double w, d
     }
 }
 
+// A throughput bar's series: the engine, and the network when it is not none.
+std::string bar_series(const ThroughputRow& t) {
+    return t.network == "none" ? t.engine : t.engine + " (" + t.network + ")";
+}
+
 void svg_bars(std::string& o, const Results& r, double x0, double y0, double w, double h) {
     if (r.throughput.empty()) return;
-    std::vector<std::string> engines;
+    std::vector<std::string> engines;  // the series
     std::vector<int> clients;
     double top = 0;
     for (const auto& t : r.throughput) {
-        if (std::find(engines.begin(), engines.end(), t.engine) == engines.end())
-            engines.push_back(t.engine);
+        if (std::find(engines.begin(), engines.end(), bar_series(t)) == engines.end())
+            engines.push_back(bar_series(t));
         if (std::find(clients.begin(), clients.end(), t.clients) == clients.end())
             clients.push_back(t.clients);
         if (t.seconds > 0) top = std::max(top, t.lifecycles / t.seconds);
@@ -183,8 +203,10 @@ void svg_bars(std::string& o, const Results& r, double x0, double y0, double w, 
     top *= 1.15;  // room for the labels
     o += fmt("<rect x='%.0f' y='%.0f' width='%.0f' height='%.0f' fill='none' stroke='#444'/>\n", x0,
              y0, w, h);
-    o += fmt("<text x='%.0f' y='%.0f' font-weight='bold'>throughput (lifecycles/s)</text>\n", x0,
-             y0 - 10);
+    o +=
+        fmt("<text x='%.0f' y='%.0f' font-weight='bold'>throughput (lifecycles/s; network "
+            "none unless named)</text>\n",
+            x0, y0 - 10);
     double group = w / double(clients.size()), bar = group * 0.8 / double(engines.size());
     for (size_t g = 0; g < clients.size(); ++g) {
         o += fmt("<text x='%.0f' y='%.0f' text-anchor='middle'>%.0f client(s)</text>\n",
@@ -192,7 +214,7 @@ void svg_bars(std::string& o, const Results& r, double x0, double y0, double w, 
         for (const auto& t : r.throughput) {
             if (t.clients != clients[g] || t.seconds <= 0) continue;
             size_t e =
-                size_t(std::find(engines.begin(), engines.end(), t.engine) - engines.begin());
+                size_t(std::find(engines.begin(), engines.end(), bar_series(t)) - engines.begin());
             double rate = t.lifecycles / t.seconds, bh = h * rate / top;
             double bx = x0 + group * double(g) + group * 0.1 + bar * double(e);
             o += fmt("<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f'", bx, y0 + h - bh, bar - 2,
@@ -202,12 +224,24 @@ void svg_bars(std::string& o, const Results& r, double x0, double y0, double w, 
                      y0 + h - bh - 4, rate);
         }
     }
-    for (size_t e = 0; e < engines.size(); ++e) {
-        o += fmt("<rect x='%.0f' y='%.0f' width='12' height='8'", x0 + 10 + 120 * double(e),
-                 y0 + h + 26) +
-             " fill='" + palette[e % 7] + "'/>\n";
-        o += fmt("<text x='%.0f' y='%.0f'>", x0 + 26 + 120 * double(e), y0 + h + 34) +
-             esc(engines[e]) + "</text>\n";
+    for (size_t e = 0; e < engines.size(); ++e) {  // two to a line
+        double lx = x0 + 10 + 170 * double(e % 2), ly = y0 + h + 34 + 15 * double(e / 2);
+        o += fmt("<rect x='%.0f' y='%.0f' width='12' height='8'", lx, ly - 8) + " fill='" +
+             palette[e % 7] + "'/>\n";
+        o += fmt("<text x='%.0f' y='%.0f'>", lx + 16, ly) + esc(engines[e]) + "</text>\n";
+    }
+}
+
+// The ports scenario's medians under the bars.
+void svg_ports(std::string& o, const Results& r, double x0, double y0) {
+    for (const auto& p : r.ports) {
+        double d = percentile(p.direct, 50), q = percentile(p.published, 50);
+        if (d <= 0 || q <= 0) continue;
+        o += fmt("<text x='%.0f' y='%.0f'>", x0, y0) +
+             esc(p.engine + " ports: published " +
+                 fmt("%.0f, direct %.0f MB/s (%.2fx)", q, d, q / d)) +
+             "</text>\n";
+        y0 += 15;
     }
 }
 
@@ -234,6 +268,11 @@ bool write_json(const std::string& path, const Options& opt, const Machine& m,
     w.key("options").begin_object().field("runs", opt.runs).field("warmup", opt.warmup);
     w.field("duration_s", opt.duration_s).field("density", opt.density);
     w.field("density_other", opt.density_other).field("pull_mb", opt.pull_mb);
+    w.key("clients").begin_array();
+    for (int c : opt.clients) w.value(c);
+    w.end_array().key("bridge_clients").begin_array();
+    for (int c : opt.bridge_clients) w.value(c);
+    w.end_array().field("port_mb", opt.port_mb).field("port_runs", opt.port_runs);
     w.field("bridge", opt.bridge).field("quick", opt.quick).end_object();
     json_results(w, r);
     w.key("notes").begin_array();
@@ -252,6 +291,7 @@ bool write_svg(const std::string& path, const Machine& m, const Results& r,
         "fill='white'/>\n";
     svg_cdf(o, r, 50, 40, 520, 320);
     svg_bars(o, r, 630, 40, 350, 320);
+    svg_ports(o, r, 640, 450);
     o += "<text x='10' y='495' fill='#555'>" +
          esc(m.cpu + ", " + std::to_string(m.cores) + " cores, " + m.kernel + ", cgroups " +
              m.cgroup_mode + ", load average " + m.load_start + " / " + m.load_end) +

@@ -101,8 +101,7 @@ void keep_steps(std::map<std::string, std::vector<double>>& to, const Lifecycle&
 void run_latency(Context& ctx, const std::vector<Engine>& engines) {
     for (const std::string& mode : ctx.opt.networks) {
         if (mode == "bridge" && !ctx.opt.bridge) {
-            note(ctx.res,
-                 "latency, bridge: skipped (--no-bridge)");
+            note(ctx.res, "latency, bridge: skipped (--no-bridge)");
             continue;
         }
         std::vector<const Engine*> here;
@@ -183,47 +182,73 @@ void run_phases(Context& ctx, const std::vector<Engine>& engines) {
     }
 }
 
-void run_throughput(Context& ctx, const std::vector<Engine>& engines) {
-    for (int clients : ctx.opt.clients) {
-        for (const Engine& e : engines) {  // A B for each client count
-            if (g_stop) return;
-            ThroughputRow row{e.name, clients, 0, 0, 0, {}, {}};
-            std::mutex mu;
-            int64_t deadline = monotonic_ns() + int64_t(ctx.opt.duration_s * 1e9);
-            ctx.progress.begin("throughput " + e.name + ", " + std::to_string(clients) + " clients",
-                               int(ctx.opt.duration_s * 10));
-            std::vector<std::thread> threads;
-            int64_t t0 = monotonic_ns();
-            for (int k = 0; k < clients; ++k)
-                threads.emplace_back([&] {
-                    ApiClient c(e.socket);
-                    while (!g_stop && monotonic_ns() < deadline) {
-                        Lifecycle l = run_lifecycle(ctx, c, "none", false);
-                        std::lock_guard lock(mu);
-                        if (l.ok) {
-                            ++row.lifecycles;
-                            row.ms.push_back(l.ms);
-                        } else if (row.errors++ == 0) {
-                            row.first_error = l.error;
-                        }
-                        // Many failures in a row: the engine is broken; stop this row.
-                        if (row.errors > 20 && row.errors > row.lifecycles) break;
-                    }
-                });
-            while (monotonic_ns() < deadline && !g_stop) {
-                usleep(100'000);
-                ctx.progress.step(1);
+namespace {
+
+// One row: `clients` threads running lifecycles on `network` for --duration seconds.
+ThroughputRow throughput_row(Context& ctx, const Engine& e, int clients,
+                             const std::string& network) {
+    ThroughputRow row{e.name, network, clients, 0, 0, 0, {}, {}};
+    std::mutex mu;
+    int64_t deadline = monotonic_ns() + int64_t(ctx.opt.duration_s * 1e9);
+    ctx.progress.begin("throughput " + e.name + " --network " + network + ", " +
+                           std::to_string(clients) + " clients",
+                       int(ctx.opt.duration_s * 10));
+    std::vector<std::thread> threads;
+    int64_t t0 = monotonic_ns();
+    for (int k = 0; k < clients; ++k)
+        threads.emplace_back([&] {
+            ApiClient c(e.socket);
+            while (!g_stop && monotonic_ns() < deadline) {
+                Lifecycle l = run_lifecycle(ctx, c, network, false);
+                std::lock_guard lock(mu);
+                if (l.ok) {
+                    ++row.lifecycles;
+                    row.ms.push_back(l.ms);
+                } else if (row.errors++ == 0) {
+                    row.first_error = l.error;
+                }
+                // Many failures in a row: the engine is broken; stop this row.
+                if (row.errors > 20 && row.errors > row.lifecycles) break;
             }
-            for (auto& t : threads) t.join();
-            row.seconds = double(monotonic_ns() - t0) / 1e9;
-            ctx.progress.end();
-            if (row.errors)
-                note(ctx.res, "throughput " + e.name + " x" + std::to_string(clients) + ": " +
-                                  std::to_string(row.errors) +
-                                  " failed lifecycles, first: " + row.first_error);
-            ctx.res.throughput.push_back(std::move(row));
-        }
+        });
+    while (monotonic_ns() < deadline && !g_stop) {
+        usleep(100'000);
+        ctx.progress.step(1);
     }
+    for (auto& t : threads) t.join();
+    row.seconds = double(monotonic_ns() - t0) / 1e9;
+    ctx.progress.end();
+    if (row.errors)
+        note(ctx.res, "throughput " + e.name + " " + network + " x" + std::to_string(clients) +
+                          ": " + std::to_string(row.errors) +
+                          " failed lifecycles, first: " + row.first_error);
+    return row;
+}
+
+}  // namespace
+
+// --network none at every --clients count, then bridge at every --bridge-clients count; the
+// engines take turns at each count (A B).
+void run_throughput(Context& ctx, const std::vector<Engine>& engines) {
+    for (int clients : ctx.opt.clients)
+        for (const Engine& e : engines) {
+            if (g_stop) return;
+            ctx.res.throughput.push_back(throughput_row(ctx, e, clients, "none"));
+        }
+    if (!ctx.opt.bridge) {
+        note(ctx.res, "throughput, bridge: skipped (--no-bridge)");
+        return;
+    }
+    for (const Engine& e : engines)
+        if (!e.bridge)
+            note(ctx.res, "throughput, bridge: skipped for " + e.name +
+                              ": started with --bridge=none (it must not touch the host's "
+                              "network)");
+    for (int clients : ctx.opt.bridge_clients)
+        for (const Engine& e : engines) {
+            if (g_stop) return;
+            if (e.bridge) ctx.res.throughput.push_back(throughput_row(ctx, e, clients, "bridge"));
+        }
 }
 
 bool load_image(Context& ctx, const Engine& e, const std::string& archive, std::string& error) {

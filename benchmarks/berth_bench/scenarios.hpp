@@ -1,7 +1,8 @@
 // The scenarios, each over the same engines through the same API client: latency (the
 // `docker run --rm` sequence), phases (berth's start timings from inspect), throughput
-// (lifecycles/s with C clients), density (N held `sleep` containers), pull (from a registry on
-// 127.0.0.1). Engines take turns (A B A B …) so the machine's drift hits both.
+// (lifecycles/s with C clients, per network), density (N held `sleep` containers), pull (from a
+// registry on 127.0.0.1), ports (TCP MB/s to a published port and to the container directly).
+// Engines take turns (A B A B …) so the machine's drift hits both.
 #pragma once
 
 #include <string>
@@ -47,6 +48,8 @@ void run_phases(Context& ctx, const std::vector<Engine>& engines);
 void run_throughput(Context& ctx, const std::vector<Engine>& engines);
 void run_density(Context& ctx, const std::vector<Engine>& engines);
 void run_pull(Context& ctx, const std::vector<Engine>& engines);
+// Published-port throughput against a direct connection, berthd only (ports.cpp).
+void run_ports(Context& ctx, const std::vector<Engine>& engines);
 
 // Loads the busybox image into every engine (POST /images/load); false when one refuses.
 bool load_image(Context& ctx, const Engine& e, const std::string& archive, std::string& error);
