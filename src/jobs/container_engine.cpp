@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 #include <simdjson.h>
 
 #include "base/time.hpp"
@@ -217,6 +218,8 @@ ContainerEngine::~ContainerEngine() = default;
 
 void ContainerEngine::on_reap(loop::Completion& c) {
     auto* e = static_cast<ContainerEngine*>(c.context);
+    // Exited containers' networks, after the replies their exits sent.
+    if (e->networks_) e->networks_->detach_retired();
     // A container whose stdin write is still being cancelled waits for the next tick.
     std::erase_if(e->dead_, [](const std::unique_ptr<Running>& r) {
         return (!r->proc || !r->proc->busy()) && (!r->log || !r->log->busy());
@@ -479,8 +482,10 @@ void ContainerEngine::on_exited(Running& r, const drivers::ExitStatus& st) {
                                   r.record.restart_count);
     if (restart) r.record.state = "restarting";
     (void)containers_.update_state(r.record);
-    // Going down, a container keeps its addresses for its restart on the next start.
-    if (networks_) networks_->detach(id, shutting_down_);
+    // The network goes after the replies this exit sends (the reap tick); going down, at once,
+    // and the container keeps its addresses for its restart on the next start.
+    if (networks_ && shutting_down_) networks_->detach(id, true);
+    else if (networks_) networks_->retire(id);
     (void)storage_.unmount(id);
     if (volumes_) volumes_->release(id);
     if (r.proc) r.proc->abandon_stdin();

@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "drivers/network/dns_server.hpp"
 #include "drivers/network/ipam.hpp"
@@ -128,6 +129,9 @@ Result<ContainerNetworks::Joined> ContainerNetworks::attach(const std::string& i
                                                             std::string_view host_config_json) {
     Joined j;
     if (!service_ || !driver_) return j;
+    // Started again before its last run's teardown (deferred to the reap tick) came round.
+    if (live_.contains(id)) detach(id, false);
+    std::erase(retired_, id);
     auto rows = service_->endpoints_of_container(id);
     if (!rows) return fail(rows.error());
     if (rows->empty()) return j;
@@ -202,6 +206,10 @@ void ContainerNetworks::detach(const std::string& id, bool keep_addresses) {
         for (const auto& e : *rows) service_->release_endpoint(e.network_id, id);
 }
 
+void ContainerNetworks::detach_retired() {
+    for (const std::string& id : std::exchange(retired_, {})) detach(id, false);
+}
+
 void ContainerNetworks::release_stale(const std::vector<std::string>& restarted) {
     if (!service_) return;
     auto all = containers_.list();
@@ -217,7 +225,8 @@ void ContainerNetworks::release_stale(const std::vector<std::string>& restarted)
 }
 
 void ContainerNetworks::removed(const std::string& id) {
-    detach(id, false);
+    // A retired sandbox is closed at the reap tick; its rows (and addresses) go now.
+    if (std::find(retired_.begin(), retired_.end(), id) == retired_.end()) detach(id, false);
     if (service_) service_->remove_container(id);
 }
 

@@ -55,6 +55,10 @@ class ContainerNetworks final : public NetworkHooks {
     // Container exit: ports unpublished, namespace closed, addresses freed (kept when
     // `keep_addresses`: berthd is going down and restarts the container on its next start).
     void detach(const std::string& id, bool keep_addresses);
+    // Container exit on the way to its replies: detached by detach_retired() on a later tick
+    // (the engine's reap), unless it starts again first (attach detaches it then).
+    void retire(const std::string& id) { retired_.push_back(id); }
+    void detach_retired();
     // After start-up's restarts: addresses still held by containers that are not coming back
     // (`restarted`: the ones start-up is starting again, whose addresses stay theirs).
     void release_stale(const std::vector<std::string>& restarted);
@@ -99,6 +103,7 @@ class ContainerNetworks final : public NetworkHooks {
     std::function<bool(const std::string&)> running_;
     std::map<std::string, Live> live_;
     std::map<uint64_t, std::string> dns_keys_;  // listener key → container id
+    std::vector<std::string> retired_;          // exited, not yet detached
     uint64_t next_dns_key_ = 1;
 };
 

@@ -392,14 +392,14 @@ TEST_F(NetworksTest, endpoints_get_addresses_at_start_and_give_them_back_at_stop
     auto released = service->endpoints_of_container(a);
     ASSERT_EQ(released->size(), 1u);  // the row stays for the next start
     EXPECT_EQ(released->front().ip, "");
-    EXPECT_EQ(ip_of(n.id, c), "172.18.0.2");  // a freed address is the next one, as in Docker
-    EXPECT_EQ(ip_of(n.id, a), "172.18.0.4");
+    EXPECT_EQ(ip_of(n.id, c), "172.18.0.4");  // a freed address waits for the range to wrap
+    EXPECT_EQ(ip_of(n.id, a), "172.18.0.5");
     service->remove_container(b);
     EXPECT_EQ(service->endpoints_of_container(b)->size(), 0u);
     EXPECT_EQ(ip_of(n.id, container("d4")),
               "error: container d4" + std::string(62, '0') + " has no endpoint on network " + n.id);
     ASSERT_TRUE(service->attach("apps", container("e5"), {}));
-    EXPECT_EQ(ip_of(n.id, "e5" + std::string(62, '0')), "172.18.0.3");  // b's, freed
+    EXPECT_EQ(ip_of(n.id, "e5" + std::string(62, '0')), "172.18.0.6");  // the next, not b's
 }
 
 TEST_F(NetworksTest, requested_addresses_and_endpoint_settings_are_checked) {
@@ -460,7 +460,7 @@ TEST_F(NetworksTest, connect_a_running_container_allocates_and_asks_the_driver) 
     EXPECT_EQ(service->endpoints_of_container(d)->size(), 0u);
     hooks.fail_connect = false;
     ASSERT_TRUE(service->connect(n.id, d, {}));
-    EXPECT_EQ(service->endpoints_of_container(d)->front().ip, "172.18.0.3");
+    EXPECT_EQ(service->endpoints_of_container(d)->front().ip, "172.18.0.4");  // .3 went to the failed try
 }
 
 TEST_F(NetworksTest, connect_a_stopped_container_only_records_it) {
@@ -509,7 +509,7 @@ TEST_F(NetworksTest, disconnect_releases_the_address_and_the_row) {
     std::string d = container("d1");
     hooks.running.insert(d);
     ASSERT_TRUE(service->connect("net", d, {}));
-    EXPECT_EQ(service->endpoints_of_container(d)->front().ip, "172.18.0.2");  // reused
+    EXPECT_EQ(service->endpoints_of_container(d)->front().ip, "172.18.0.3");  // not reused at once
 }
 
 TEST_F(NetworksTest, a_restart_keeps_held_addresses_and_drops_foreign_ones) {

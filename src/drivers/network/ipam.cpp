@@ -33,13 +33,19 @@ Ipam::Ipam(AddressPool pool) : pool_(std::move(pool)) {
 Result<Ipv4Address> Ipam::allocate() {
     const Ipv4Prefix& range = pool_.ip_range ? *pool_.ip_range : pool_.subnet;
     // 64-bit so that a range ending at 255.255.255.255 does not wrap.
-    uint64_t candidate = range.network().value;
-    const uint64_t last = range.broadcast().value;
-    for (auto it = used_.lower_bound(uint32_t(candidate)); candidate <= last; ++candidate, ++it)
-        if (it == used_.end() || *it != candidate) {
-            used_.insert(uint32_t(candidate));
-            return Ipv4Address{uint32_t(candidate)};
-        }
+    const uint64_t first = range.network().value, last = range.broadcast().value;
+    uint64_t start = next_ >= first && next_ <= last ? next_ : first;
+    // From after the last one handed out to the end, then from the start of the range.
+    for (auto [from, to] : {std::pair{start, last}, std::pair{first, start - 1}}) {
+        uint64_t candidate = from;
+        for (auto it = used_.lower_bound(uint32_t(candidate)); candidate <= to && from <= to;
+             ++candidate, ++it)
+            if (it == used_.end() || *it != candidate) {
+                used_.insert(uint32_t(candidate));
+                next_ = candidate + 1;
+                return Ipv4Address{uint32_t(candidate)};
+            }
+    }
     return fail(Error::make(ErrorKind::unavailable, "no available addresses on this pool"));
 }
 

@@ -21,10 +21,10 @@ struct AddressPool {
     kernel::Ipv4Address gateway;                 // never handed out
 };
 
-// One network's addresses. allocate() gives the lowest free address of the ip-range (or the
-// subnet), as libnetwork does for local networks (its round-robin "serial" mode is only for
-// swarm): a released address is handed out again, so callers release only once the interface
-// that had it is gone.
+// One network's addresses. allocate() goes round the ip-range (or the subnet) from after the
+// last address it handed out, as libnetwork's "serial" mode: berth releases a stopped
+// container's address while the kernel is still destroying its namespace (whose eth0 has that
+// address and its MAC), so an address is not handed out again until the range wraps.
 class Ipam {
   public:
     explicit Ipam(AddressPool pool);
@@ -48,6 +48,7 @@ class Ipam {
     AddressPool pool_;
     std::set<uint32_t> fixed_;  // network, broadcast, gateway (as they exist for this length)
     std::set<uint32_t> used_;   // fixed_ and every address handed out
+    uint64_t next_ = 0;         // where the next search starts (after the last handed out)
 };
 
 // The gateway a network gets when none is given: the first address libnetwork's allocator
