@@ -292,7 +292,8 @@ Result<> Daemon::open_networks() {
     dc.pool_bridge = cfg.bridge == "none" ? "" : cfg.bridge;
     dc.mtu = cfg.mtu > 0 ? uint32_t(cfg.mtu) : 1500;
     bridge_driver = std::make_unique<drivers::net::BridgeDriver>(dc);
-    container_networks = std::make_unique<jobs::ContainerNetworks>(bridge_driver.get(), *containers);
+    container_networks =
+        std::make_unique<jobs::ContainerNetworks>(bridge_driver.get(), *containers, loop.get());
     networks = std::make_unique<jobs::NetworkService>(*network_store, *container_networks, &events);
     container_networks->set_service(networks.get());
     jobs::DefaultBridgeConfig bridge;

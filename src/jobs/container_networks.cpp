@@ -51,8 +51,22 @@ EndpointConfig endpoint_config(element e) {
 }  // namespace
 
 ContainerNetworks::ContainerNetworks(drivers::net::BridgeDriver* driver,
-                                     graph::ContainerStore& containers)
-    : driver_(driver), containers_(containers) {}
+                                     graph::ContainerStore& containers, loop::Loop* loop)
+    : driver_(driver), containers_(containers), loop_(loop) {
+    bury_timer_.context = this;
+    bury_timer_.callback = &ContainerNetworks::on_bury;
+}
+
+void ContainerNetworks::arm_bury() {
+    if (!driver_ || driver_->unburied() == 0) return;
+    if (!loop_) return driver_->bury();
+    if (!bury_timer_.in_flight()) loop_->timeout(bury_timer_, bury_every_ns);
+}
+
+void ContainerNetworks::on_bury(loop::Completion& c) {
+    auto* self = static_cast<ContainerNetworks*>(c.context);
+    if (self->driver_) self->driver_->bury();
+}
 
 ContainerNetworks::~ContainerNetworks() {
     for (auto& [id, live] : live_)
@@ -174,6 +188,7 @@ Result<ContainerNetworks::Joined> ContainerNetworks::attach(const std::string& i
         if (live.dns_key && dns_) dns_->remove_listener(live.dns_key);
         dns_keys_.erase(live.dns_key);
         driver_->release(*live.sandbox);
+        arm_bury();
         release_all();
         return fail(std::move(e));
     };
@@ -201,6 +216,7 @@ void ContainerNetworks::detach(const std::string& id, bool keep_addresses) {
     if (live.dns_key && dns_) dns_->remove_listener(live.dns_key);
     dns_keys_.erase(live.dns_key);
     if (driver_ && live.sandbox) driver_->release(*live.sandbox);
+    arm_bury();
     if (keep_addresses || !service_) return;
     if (auto rows = service_->endpoints_of_container(id))
         for (const auto& e : *rows) service_->release_endpoint(e.network_id, id);

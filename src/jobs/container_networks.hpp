@@ -19,6 +19,7 @@
 #include "drivers/network/bridge_driver.hpp"
 #include "graph/containers.hpp"
 #include "jobs/networks.hpp"
+#include "loop/loop.hpp"
 
 namespace berth::drivers::net {
 class DnsServer;
@@ -28,7 +29,10 @@ namespace berth::jobs {
 
 class ContainerNetworks final : public NetworkHooks {
   public:
-    ContainerNetworks(drivers::net::BridgeDriver* driver, graph::ContainerStore& containers);
+    // `loop` times the batched close of exited containers' namespaces (null: closed at once).
+    ContainerNetworks(drivers::net::BridgeDriver* driver, graph::ContainerStore& containers,
+                      loop::Loop* loop = nullptr);
+    static constexpr int64_t bury_every_ns = 100'000'000;
     ~ContainerNetworks() override;
 
     void set_service(NetworkService* service) { service_ = service; }
@@ -96,8 +100,13 @@ class ContainerNetworks final : public NetworkHooks {
     Result<drivers::net::Attachment> attachment(const graph::EndpointRecord& e);
     bool on_user_network(const std::vector<graph::EndpointRecord>& endpoints);
 
+    void arm_bury();
+    static void on_bury(loop::Completion& c);
+
     drivers::net::BridgeDriver* driver_;
     graph::ContainerStore& containers_;
+    loop::Loop* loop_;
+    loop::Completion bury_timer_;
     NetworkService* service_ = nullptr;
     drivers::net::DnsServer* dns_ = nullptr;
     std::function<bool(const std::string&)> running_;

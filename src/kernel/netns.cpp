@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <string>
 
 // PIDFD_GET_NET_NAMESPACE (Linux 6.11) is not in Debian 12's headers.
 #ifndef PIDFS_IOCTL_MAGIC
@@ -65,6 +66,23 @@ Result<UniqueFd> netns_of_pidfd(int pidfd) {
         return UniqueFd(fd);
     }
     return fail(Error::last_sys("pidfd network namespace"));
+}
+
+Result<> disable_ipv6_for_new_links(int netns_fd) {
+    return in_netns(netns_fd, []() -> Result<> {
+        // Opened after setns: /proc/sys/net follows the opening thread's namespace.
+        const char* path = "/proc/sys/net/ipv6/conf/default/disable_ipv6";
+        int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT) return {};  // a kernel without IPv6
+            return fail(Error::last_sys(std::string("open ") + path));
+        }
+        bool ok = ::write(fd, "1\n", 2) == 2;
+        int err = errno;
+        ::close(fd);
+        if (!ok) return fail(Error::sys(err, std::string("write ") + path));
+        return {};
+    });
 }
 
 Result<UniqueFd> socket_in_netns(int netns_fd, int domain, int type, int protocol) {

@@ -19,6 +19,11 @@ Result<UniqueFd> netns_of_pidfd(int pidfd);
 // bound to that namespace for its whole life.
 Result<UniqueFd> socket_in_netns(int netns_fd, int domain, int type, int protocol = 0);
 
+// IPv6 off for the links made in `netns_fd` from now on (net.ipv6.conf.default.disable_ipv6):
+// berth's networks are IPv4 only, so a container's eth0 has no link-local address to
+// configure, announce and tear down. Loopback keeps ::1.
+Result<> disable_ipv6_for_new_links(int netns_fd);
+
 // Runs `fn` with the calling thread inside `netns_fd` and switches back afterwards (writes to
 // /proc/sys/net/... that must land in that namespace). Returns fn's result.
 template <typename Fn>

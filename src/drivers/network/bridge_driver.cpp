@@ -236,7 +236,7 @@ void BridgeDriver::release(Sandbox& s) {
     if (!s.forwards_.empty() && nat_) (void)nat_->remove(s.forwards_);
     s.forwards_.clear();
     s.reservations_.clear();
-    s.netns_.reset();
+    if (s.netns_) graveyard_.push_back(std::move(s.netns_));
     std::erase(sandboxes_, &s);
 }
 

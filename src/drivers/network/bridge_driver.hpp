@@ -95,9 +95,13 @@ class BridgeDriver {
     // Holds the host ports and adds their DNAT elements (all or none).
     Result<> publish(Sandbox& sandbox, std::span<const PortRequest> ports,
                      kernel::Ipv4Address container_ip);
-    // The container is gone: its ports unpublished, its netns closed (the kernel tears the
-    // namespace and its veths down in the background).
+    // The container is gone: its ports unpublished, its netns set aside for bury().
     void release(Sandbox& sandbox);
+    // Closes the namespaces set aside: the kernel then destroys them and their veths in one
+    // cleanup run (cleanup_net batches whatever is queued), holding the rtnl lock once rather
+    // than once per container, which the starts' netlink requests would otherwise wait on.
+    void bury() { graveyard_.clear(); }
+    size_t unburied() const { return graveyard_.size(); }
 
     std::vector<kernel::Ipv4Prefix> host_routes();
     const NetnsPool* pool() const { return pool_.get(); }
@@ -116,6 +120,7 @@ class BridgeDriver {
     std::optional<kernel::Rtnetlink> host_nl_;
     std::vector<BridgeNetwork> networks_;
     std::vector<Sandbox*> sandboxes_;  // for the NAT rebuild: every published port
+    std::vector<kernel::UniqueFd> graveyard_;
     std::optional<kernel::NatTable> nat_;
     std::unique_ptr<NetnsPool> pool_;
 };

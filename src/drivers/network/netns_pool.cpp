@@ -16,6 +16,7 @@ Result<PreparedNetns> prepare_netns(const std::string& bridge, uint32_t mtu) {
     auto ns = kernel::create_netns();
     if (!ns) return fail(ns.error());
     p.netns = std::move(*ns);
+    if (auto r = kernel::disable_ipv6_for_new_links(p.netns.get()); !r) return fail(r.error());
     auto suffix = kernel::random_hex(4);
     if (!suffix) return fail(suffix.error());
     p.host_link = "veth" + suffix->substr(0, 7);  // as dockerd's names: veth + 7 hex digits
@@ -47,26 +48,29 @@ NetnsPool::NetnsPool(std::string bridge, uint32_t mtu, size_t target)
 
 NetnsPool::~NetnsPool() {
     stopping_ = true;
-    free_.release();
+    low_.release();
     if (filler_.joinable()) filler_.join();
 }
 
 void NetnsPool::start() {
     if (target_ == 0 || filler_.joinable()) return;
-    free_.release(std::ptrdiff_t(target_));
+    low_.release();
     filler_ = std::thread([this] { fill(); });
 }
 
 std::optional<PreparedNetns> NetnsPool::take() {
     uint64_t tail = tail_.load(std::memory_order_relaxed);
-    if (tail == head_.load(std::memory_order_acquire)) {
+    std::optional<PreparedNetns> p;
+    if (tail != head_.load(std::memory_order_acquire)) {
+        p = std::move(ring_[tail % capacity]);
+        tail_.store(tail + 1, std::memory_order_release);
+        ++hits_;
+    } else {
         ++misses_;
-        return std::nullopt;
     }
-    PreparedNetns p = std::move(ring_[tail % capacity]);
-    tail_.store(tail + 1, std::memory_order_release);
-    free_.release();
-    ++hits_;
+    // One wake-up per refill: a second release of the binary semaphore would be undefined.
+    if (filler_.joinable() && ready() <= target_ / 2 && !refill_asked_.exchange(true))
+        low_.release();
     return p;
 }
 
@@ -75,22 +79,23 @@ std::string NetnsPool::last_error() const { return error_seen_.load() ? error_ :
 void NetnsPool::fill() {
     kernel::block_signals_in_this_thread();
     for (;;) {
-        free_.acquire();
-        if (stopping_) return;
-        auto p = prepare_netns(bridge_, mtu_);
-        if (!p) {
-            if (!error_seen_.load()) {
-                error_ = p.error().message;
-                error_seen_ = true;
+        low_.acquire();
+        refill_asked_ = false;
+        while (!stopping_ && ready() < target_) {
+            auto p = prepare_netns(bridge_, mtu_);
+            if (!p) {
+                if (!error_seen_.load()) {
+                    error_ = p.error().message;
+                    error_seen_ = true;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                continue;
             }
-            free_.release();  // the slot is still free: try again a little later
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            if (stopping_) return;
-            continue;
+            uint64_t head = head_.load(std::memory_order_relaxed);
+            ring_[head % capacity] = std::move(*p);
+            head_.store(head + 1, std::memory_order_release);
         }
-        uint64_t head = head_.load(std::memory_order_relaxed);
-        ring_[head % capacity] = std::move(*p);
-        head_.store(head + 1, std::memory_order_release);
+        if (stopping_) return;
     }
 }
 

@@ -1,8 +1,10 @@
 // A warm pool of prepared network namespaces, so a bridge start takes one instead of making one
-// (a netns plus a veth pair costs milliseconds; taking costs a pop). A filler thread keeps the
-// pool full: a thread's network namespace is its own, so its unshare/netlink work never moves
-// the loop thread. The loop takes without a lock or a wait (a single-producer/single-consumer
-// ring); an empty pool falls back to preparing inline and is counted as a miss.
+// (a netns plus a veth pair costs most of a millisecond; taking costs a pop). A filler thread
+// refills it in bursts, when it is down to half: a refill after every take would compete with
+// the very starts it serves (CPU on a small host, and the rtnl lock). A thread's network
+// namespace is its own, so its unshare/netlink work never moves the loop thread. The loop takes
+// without a lock or a wait (a single-producer/single-consumer ring); an empty pool falls back
+// to preparing inline and is counted as a miss.
 #pragma once
 
 #include <array>
@@ -63,7 +65,8 @@ class NetnsPool {
     std::array<PreparedNetns, capacity> ring_;
     std::atomic<uint64_t> head_{0};  // written by the filler
     std::atomic<uint64_t> tail_{0};  // written by the loop
-    std::counting_semaphore<capacity> free_{0};
+    std::binary_semaphore low_{0};        // the pool is down to half (or stopping): refill
+    std::atomic<bool> refill_asked_{true};  // low_ released and not yet taken by the filler
     std::atomic<bool> stopping_{false};
     std::thread filler_;
     uint64_t hits_ = 0, misses_ = 0;
