@@ -410,6 +410,11 @@ int run(Config config) {
     // Let the cancelled signal read come back before the loop goes away.
     while (d->loop->in_flight() > 0)
         if (!d->loop->tick(100'000'000)) break;
+    if (d->bridge_driver && d->bridge_driver->pool()) {
+        const auto* pool = d->bridge_driver->pool();
+        log::info("netns pool: " + std::to_string(pool->hits()) + " starts from the pool, " +
+                  std::to_string(pool->misses()) + " prepared inline");
+    }
     d->cleanup();
     if (!r) {
         log::error("event loop: " + r.error().message);
