@@ -148,9 +148,15 @@ Result<ContainerNetworks::Joined> ContainerNetworks::attach(const std::string& i
     std::erase(retired_, id);
     auto rows = service_->endpoints_of_container(id);
     if (!rows) return fail(rows.error());
-    if (rows->empty()) return j;
+    std::string mode = network_of_mode(mode_of(host_config_json));
+    if (rows->empty()) {
+        // No default bridge (--bridge none): an empty namespace, as dockerd. A user network
+        // removed since the create: dockerd refuses the start.
+        if (mode == "bridge") return j;
+        return fail(Error::not_found("network " + mode + " not found"));
+    }
     // eth0 is NetworkMode's network (the default route's).
-    auto primary = service_->find(network_of_mode(mode_of(host_config_json)));
+    auto primary = service_->find(mode);
     if (primary)
         std::stable_partition(rows->begin(), rows->end(), [&](const graph::EndpointRecord& e) {
             return e.network_id == primary->id;
@@ -220,6 +226,12 @@ void ContainerNetworks::detach(const std::string& id, bool keep_addresses) {
     if (keep_addresses || !service_) return;
     if (auto rows = service_->endpoints_of_container(id))
         for (const auto& e : *rows) service_->release_endpoint(e.network_id, id);
+}
+
+size_t ContainerNetworks::reserve_fds() const {
+    if (!driver_) return 0;
+    size_t pooled = driver_->pool() ? driver_->pool()->ready() : 0;
+    return 2 * pooled + driver_->unburied();
 }
 
 void ContainerNetworks::detach_retired() {
@@ -412,10 +424,15 @@ Result<> ContainerNetworks::connect_running(const std::string& id,
     auto a = attachment(e);
     if (!a) return fail(a.error());
     if (auto r = driver_->connect(*live->second.sandbox, *a); !r) return r;
-    if (dns_ && !live->second.dns_key && service_->find(e.network_id)->name != "bridge") {
-        live->second.dns_key = next_dns_key_++;
-        dns_keys_[live->second.dns_key] = id;
-        (void)dns_->add_listener(live->second.dns_key, live->second.sandbox->netns());
+    auto n = service_->find(e.network_id);
+    if (dns_ && !live->second.dns_key && n && n->name != "bridge") {
+        uint64_t key = next_dns_key_++;
+        if (auto r = dns_->add_listener(key, live->second.sandbox->netns()); !r) {
+            (void)driver_->disconnect(*live->second.sandbox, e.network_id);
+            return r;
+        }
+        live->second.dns_key = key;
+        dns_keys_[key] = id;
     }
     return {};
 }

@@ -69,6 +69,9 @@ class ContainerNetworks final : public NetworkHooks {
     // Container removal: its rows.
     void removed(const std::string& id);
     bool attached(const std::string& id) const { return live_.contains(id); }
+    // Fds held ahead of or behind containers: pooled namespaces (and their netlink sockets) and
+    // exited ones waiting for the batched close.
+    size_t reserve_fds() const;
 
     // inspect's NetworkSettings, and `docker ps`'s Ports and NetworkSettings.
     void write_network_settings(JsonWriter& w, const graph::ContainerRecord& c);

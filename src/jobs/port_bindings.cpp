@@ -40,7 +40,7 @@ Result<PortKey> parse_key(std::string_view key) {
     return fail(Error::invalid("invalid proto: " + std::string(proto)));
 }
 
-const char* proto_name(kernel::Protocol p) { return p == kernel::Protocol::udp ? "udp" : "tcp"; }
+std::string proto_name(kernel::Protocol p) { return std::string(kernel::protocol_name(p)); }
 
 std::map<PortKey, std::string> keys_of(std::string_view config_json,
                                        std::string_view host_config_json) {

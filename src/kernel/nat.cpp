@@ -194,6 +194,13 @@ std::string nat_rebuild_commands(std::string_view table, std::span<const NatBrid
         out += "\tmap " + p + "_any { type inet_service : ipv4_addr . inet_service; }\n";
         out += "\tmap " + p + "_ip { type ipv4_addr . inet_service : ipv4_addr . inet_service; }\n";
     }
+    // route_localnet (set on berth's bridges for localhost access to published ports) would
+    // also let 127.0.0.0/8 in from a bridge or another link: a container could reach the
+    // host's loopback services, a neighbour a port published on 127.0.0.1 (CVE-2020-8558's
+    // class). Loopback addresses arrive only through lo.
+    out +=
+        "\tchain guard {\n\t\ttype filter hook prerouting priority raw; policy accept;\n"
+        "\t\tiifname != \"lo\" ip daddr 127.0.0.0/8 drop\n\t}\n";
     out += "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n";
     dnat_rules(out);
     out += "\t}\n\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n";

@@ -605,15 +605,19 @@ bool ensure_fd_limit(rlim_t fds) {
 
 // berthd's open fds once the count holds still (the start-up probe's close may be in flight).
 long settled_fd_count(const BerthDaemon& d) {
-    long last = info_number(d, "NFd");
-    for (int i = 0; i < 20; ++i) {
+    // Less the netns pool's and the batched close's fds, which follow starts and exits; the
+    // same value four times over 200 ms (the pool refills in bursts, exited namespaces are
+    // closed every 100 ms).
+    auto now = [&] { return info_number(d, "NFd") - info_number(d, "BerthNetworkReserveFds"); };
+    long last = now();
+    for (int i = 0, same = 0; i < 60 && same < 4; ++i) {
         struct timespec ts {
             0, 50'000'000
         };
         nanosleep(&ts, nullptr);
-        long now = info_number(d, "NFd");
-        if (now == last) break;
-        last = now;
+        long v = now();
+        same = v == last ? same + 1 : 0;
+        last = v;
     }
     return last;
 }

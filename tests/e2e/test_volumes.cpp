@@ -145,7 +145,7 @@ TEST_F(VolumesTest, data_persists_across_containers_and_ro_mounts_refuse_writes)
 
 TEST_F(VolumesTest, image_volume_content_is_copied_into_new_volumes) {
     import_volume_image();
-    std::string fds = d("info --format '{{.NFd}}'").output;
+    long fds = settled_fd_count(daemon);
     auto c = d("run --name c1 volimg cat /data/hello.txt");
     ASSERT_EQ(c.exit_code, 0) << c.error;
     EXPECT_EQ(c.output, "from the image\n");
@@ -171,7 +171,7 @@ TEST_F(VolumesTest, image_volume_content_is_copied_into_new_volumes) {
         d("run --rm --mount type=volume,src=bare,dst=/data,volume-nocopy volimg ls -A /data");
     ASSERT_EQ(none.exit_code, 0) << none.error;
     EXPECT_EQ(none.output, "");
-    EXPECT_EQ(d("info --format '{{.NFd}}'").output, fds);  // every copy-up closed its fds
+    EXPECT_EQ(settled_fd_count(daemon), fds);  // every copy-up closed its fds
 }
 
 TEST_F(VolumesTest, two_containers_starting_on_one_new_volume_copy_once) {

@@ -21,6 +21,11 @@ TEST(NatRules, rebuild_replaces_the_table_in_one_transaction) {
     EXPECT_TRUE(t.starts_with("add table ip berth\ndelete table ip berth\ntable ip berth {\n"))
         << t;
     EXPECT_EQ(t.find("add element"), std::string::npos);
+    // Loopback addresses only through lo, whatever route_localnet lets in.
+    EXPECT_NE(t.find("type filter hook prerouting priority raw; policy accept;\n\t\tiifname != "
+                     "\"lo\" ip daddr 127.0.0.0/8 drop"),
+              std::string::npos)
+        << t;
 }
 
 TEST(NatRules, internal_bridge_gets_no_outbound_masquerade_and_is_fenced) {

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
+#include "base/log.hpp"
 #include "kernel/netns.hpp"
-#include "kernel/random.hpp"
 #include "kernel/rtnetlink.hpp"
 
 namespace berth::drivers::net {
@@ -23,15 +23,15 @@ const BridgeNetwork* BridgeDriver::network(const std::string& id) const {
 // The bridge up with its gateway address; route_localnet so that DNAT'ed 127.0.0.1 traffic
 // may leave through it (localhost access to published ports).
 Result<> BridgeDriver::make_bridge(const BridgeNetwork& n) {
-    auto nl = kernel::Rtnetlink::open();
+    auto nl = host_netlink();
     if (!nl) return fail(nl.error());
-    auto index = nl->ensure_bridge(n.bridge, n.mtu);
+    auto index = (*nl)->ensure_bridge(n.bridge, n.mtu);
     if (!index) return fail(index.error());
     kernel::Ipv4Prefix gw{n.gateway, n.subnet.length};
-    if (auto r = nl->add_address(*index, gw); !r) return r;
+    if (auto r = (*nl)->add_address(*index, gw); !r) return r;
     kernel::LinkChange up;
     up.up = true;
-    if (auto r = nl->set_link(*index, up); !r) return r;
+    if (auto r = (*nl)->set_link(*index, up); !r) return r;
     return kernel::enable_route_localnet(n.bridge);
 }
 
@@ -61,16 +61,15 @@ void BridgeDriver::start_pool() {
 
 Result<> BridgeDriver::add_network(const BridgeNetwork& n) {
     std::erase_if(networks_, [&](const BridgeNetwork& have) { return have.id == n.id; });
-    auto probe = kernel::Rtnetlink::open();
-    bool existed = probe && probe->link_index(n.bridge).has_value();
+    auto nl = host_netlink();
+    bool existed = nl && (*nl)->link_index(n.bridge).has_value();
     networks_.push_back(n);
     auto made = make_bridge(n);
     if (made) made = rebuild_nat();
     if (made) return {};
     networks_.pop_back();
-    if (!existed)
-        if (auto nl = kernel::Rtnetlink::open())
-            if (auto index = nl->link_index(n.bridge)) (void)nl->delete_link(*index);
+    if (!existed && nl)
+        if (auto index = (*nl)->link_index(n.bridge)) (void)(*nl)->delete_link(*index);
     (void)rebuild_nat();
     return made;
 }
@@ -82,11 +81,14 @@ Result<> BridgeDriver::remove_network(const std::string& id) {
     std::string bridge = it->bridge;
     networks_.erase(it);
     if (auto r = rebuild_nat(); !r) return r;
-    auto nl = kernel::Rtnetlink::open();
+    // Only a bridge berth named (br-<id>) is deleted: one given by name
+    // (com.docker.network.bridge.name, --bridge) may be the host's own.
+    if (bridge != "br-" + id.substr(0, 12)) return {};
+    auto nl = host_netlink();
     if (!nl) return fail(nl.error());
-    auto index = nl->link_index(bridge);
+    auto index = (*nl)->link_index(bridge);
     if (!index) return {};
-    return nl->delete_link(*index);
+    return (*nl)->delete_link(*index);
 }
 
 Result<kernel::Rtnetlink*> BridgeDriver::host_netlink() {
@@ -106,7 +108,6 @@ Result<> BridgeDriver::attach_link(Sandbox& s, const Attachment& e, PreparedNetn
     if (!host) return fail(host.error());
     std::string name = "eth" + std::to_string(s.next_eth_);
     bool moved = p.bridge != e.network.bridge || e.network.mtu != config_.mtu;
-    bool pooled = p.inside.has_value() && !p.bridge.empty();  // hairpin set by the filler
     if (moved) {
         auto master = (*host)->link_index(e.network.bridge);
         if (!master) return fail(master.error());
@@ -116,7 +117,7 @@ Result<> BridgeDriver::attach_link(Sandbox& s, const Attachment& e, PreparedNetn
         change.up = true;
         if (auto r = (*host)->set_link(p.host_index, change); !r) return r;
     }
-    if (moved || !pooled)
+    if (moved || !p.hairpin)
         if (auto r = (*host)->set_bridge_port_hairpin(p.host_index, true); !r) return r;
     auto inside = p.inside ? Result<kernel::Rtnetlink>(std::move(*p.inside))
                            : kernel::Rtnetlink::open_in(s.netns_.get());
@@ -133,7 +134,7 @@ Result<> BridgeDriver::attach_link(Sandbox& s, const Attachment& e, PreparedNetn
     auto r = kernel::configure_container_link(*inside, name, e.mac, {e.ip, e.network.subnet.length},
                                               gateway);
     if (!r) return r;
-    s.links_.push_back({e.network.id, p.host_link, p.host_index, name});
+    s.links_.push_back({e.network.id, p.host_link, p.host_index, name, e.ip});
     ++s.next_eth_;
     return {};
 }
@@ -141,6 +142,10 @@ Result<> BridgeDriver::attach_link(Sandbox& s, const Attachment& e, PreparedNetn
 Result<std::unique_ptr<Sandbox>> BridgeDriver::create_sandbox(const Attachment& first) {
     std::optional<PreparedNetns> p;
     if (pool_) p = pool_->take();
+    if (!p && pool_ && !pool_error_logged_ && !pool_->last_error().empty()) {
+        log::warn("netns pool: " + pool_->last_error() + " (starts prepare their own)");
+        pool_error_logged_ = true;
+    }
     if (!p) {
         auto made = prepare_netns(config_.pool_bridge, config_.mtu);
         if (!made) return fail(made.error());
@@ -154,29 +159,17 @@ Result<std::unique_ptr<Sandbox>> BridgeDriver::create_sandbox(const Attachment& 
 }
 
 Result<> BridgeDriver::connect(Sandbox& s, const Attachment& e) {
-    PreparedNetns p;
-    auto suffix = kernel::random_hex(4);
-    if (!suffix) return fail(suffix.error());
-    p.host_link = "veth" + suffix->substr(0, 7);
-    auto host = kernel::Rtnetlink::open();
+    auto host = host_netlink();
     if (!host) return fail(host.error());
     std::string name = "eth" + std::to_string(s.next_eth_);
-    auto index = host->create_veth(p.host_link, name, s.netns_.get(), e.network.mtu);
-    if (!index) return fail(index.error());
-    p.host_index = *index;
-    kernel::LinkChange change;
-    if (auto master = host->link_index(e.network.bridge); master) change.master = *master;
-    change.up = true;
-    if (auto r = host->set_link(p.host_index, change); !r) {
-        (void)host->delete_link(p.host_index);
-        return r;
-    }
-    p.bridge = e.network.bridge;
+    auto p = add_veth(**host, s.netns_.get(), name, e.network.bridge, e.network.mtu);
+    if (!p) return fail(p.error());
+    int index = p->host_index;
     uint32_t mtu = config_.mtu;
     config_.mtu = e.network.mtu;  // made with the network's MTU already
-    auto r = attach_link(s, e, std::move(p));
+    auto r = attach_link(s, e, std::move(*p));
     config_.mtu = mtu;
-    if (!r) (void)host->delete_link(*index);
+    if (!r) (void)(*host)->delete_link(index);
     return r;
 }
 
@@ -184,9 +177,18 @@ Result<> BridgeDriver::disconnect(Sandbox& s, const std::string& network_id) {
     auto it = std::find_if(s.links_.begin(), s.links_.end(),
                            [&](const Sandbox::Link& l) { return l.network_id == network_id; });
     if (it == s.links_.end()) return {};
-    auto host = kernel::Rtnetlink::open();
+    // Ports published on that address go with it (its address is free for others now).
+    std::vector<kernel::PortForward> gone;
+    for (size_t i = s.forwards_.size(); i-- > 0;)
+        if (s.forwards_[i].container_ip == it->ip) {
+            gone.push_back(s.forwards_[i]);
+            s.forwards_.erase(s.forwards_.begin() + long(i));
+            s.reservations_.erase(s.reservations_.begin() + long(i));
+        }
+    if (!gone.empty() && nat_) (void)nat_->remove(gone);
+    auto host = host_netlink();
     if (!host) return fail(host.error());
-    auto r = host->delete_link(it->host_index);  // takes the container end with it
+    auto r = (*host)->delete_link(it->host_index);  // takes the container end with it
     s.links_.erase(it);
     return r;
 }
@@ -241,9 +243,9 @@ void BridgeDriver::release(Sandbox& s) {
 }
 
 std::vector<kernel::Ipv4Prefix> BridgeDriver::host_routes() {
-    auto nl = kernel::Rtnetlink::open();
+    auto nl = host_netlink();
     if (!nl) return {};
-    auto routes = nl->ipv4_routes();
+    auto routes = (*nl)->ipv4_routes();
     if (!routes) return {};
     // Our own bridges' routes are not collisions.
     std::erase_if(*routes, [&](const kernel::Ipv4Prefix& r) {

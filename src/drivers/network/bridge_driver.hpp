@@ -62,11 +62,12 @@ class Sandbox {
         std::string host_link;
         int host_index = 0;
         std::string name;  // eth0, eth1, …
+        kernel::Ipv4Address ip;
     };
     kernel::UniqueFd netns_;
     std::vector<Link> links_;
     std::vector<kernel::PortForward> forwards_;
-    std::vector<kernel::UniqueFd> reservations_;
+    std::vector<kernel::UniqueFd> reservations_;  // one per forwards_ entry, in its order
     int next_eth_ = 0;
 };
 
@@ -123,6 +124,7 @@ class BridgeDriver {
     std::vector<kernel::UniqueFd> graveyard_;
     std::optional<kernel::NatTable> nat_;
     std::unique_ptr<NetnsPool> pool_;
+    bool pool_error_logged_ = false;
 };
 
 }  // namespace berth::drivers::net

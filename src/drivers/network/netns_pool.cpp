@@ -11,35 +11,48 @@
 
 namespace berth::drivers::net {
 
-Result<PreparedNetns> prepare_netns(const std::string& bridge, uint32_t mtu) {
+Result<PreparedNetns> add_veth(kernel::Rtnetlink& host, int netns_fd, std::string_view inside_name,
+                               const std::string& bridge, uint32_t mtu) {
     PreparedNetns p;
-    auto ns = kernel::create_netns();
-    if (!ns) return fail(ns.error());
-    p.netns = std::move(*ns);
-    if (auto r = kernel::disable_ipv6_for_new_links(p.netns.get()); !r) return fail(r.error());
     auto suffix = kernel::random_hex(4);
     if (!suffix) return fail(suffix.error());
-    p.host_link = "veth" + suffix->substr(0, 7);  // as dockerd's names: veth + 7 hex digits
-    auto host = kernel::Rtnetlink::open();
-    if (!host) return fail(host.error());
-    auto index = host->create_veth(p.host_link, "eth0", p.netns.get(), mtu);
+    p.host_link = "veth" + suffix->substr(0, 7);
+    auto index = host.create_veth(p.host_link, inside_name, netns_fd, mtu);
     if (!index) return fail(index.error());
     p.host_index = *index;
+    auto undo = [&](Error e) -> Result<PreparedNetns> {
+        (void)host.delete_link(p.host_index);  // takes the inside end with it
+        return fail(std::move(e));
+    };
     kernel::LinkChange up;
     up.up = true;
     if (!bridge.empty()) {
-        auto master = host->link_index(bridge);
-        if (!master) return fail(master.error());
+        auto master = host.link_index(bridge);
+        if (!master) return undo(master.error());
         up.master = *master;
         p.bridge = bridge;
     }
-    if (auto r = host->set_link(p.host_index, up); !r) return fail(r.error());
-    // A container reaches its own published ports through a host address (as dockerd sets it).
-    if (!bridge.empty())
-        if (auto r = host->set_bridge_port_hairpin(p.host_index, true); !r) return fail(r.error());
-    auto inside = kernel::Rtnetlink::open_in(p.netns.get());
+    if (auto r = host.set_link(p.host_index, up); !r) return undo(r.error());
+    if (!bridge.empty()) {
+        if (auto r = host.set_bridge_port_hairpin(p.host_index, true); !r) return undo(r.error());
+        p.hairpin = true;
+    }
+    return p;
+}
+
+Result<PreparedNetns> prepare_netns(const std::string& bridge, uint32_t mtu) {
+    auto ns = kernel::create_netns();
+    if (!ns) return fail(ns.error());
+    if (auto r = kernel::disable_ipv6_for_new_links(ns->get()); !r) return fail(r.error());
+    auto host = kernel::Rtnetlink::open();
+    if (!host) return fail(host.error());
+    // A failure here drops the new namespace, and the veth inside goes with it.
+    auto p = add_veth(*host, ns->get(), "eth0", bridge, mtu);
+    if (!p) return p;
+    p->netns = std::move(*ns);
+    auto inside = kernel::Rtnetlink::open_in(p->netns.get());
     if (!inside) return fail(inside.error());
-    p.inside = std::move(*inside);
+    p->inside = std::move(*inside);
     return p;
 }
 
@@ -48,7 +61,7 @@ NetnsPool::NetnsPool(std::string bridge, uint32_t mtu, size_t target)
 
 NetnsPool::~NetnsPool() {
     stopping_ = true;
-    low_.release();
+    if (!refill_asked_.exchange(true)) low_.release();
     if (filler_.joinable()) filler_.join();
 }
 

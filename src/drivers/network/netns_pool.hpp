@@ -29,12 +29,19 @@ struct PreparedNetns {
     kernel::UniqueFd netns;
     std::string host_link;
     int host_index = 0;
-    std::string bridge;  // what host_link is attached to (hairpin on), "" for none
+    std::string bridge;    // what host_link is attached to, "" for none
+    bool hairpin = false;  // hairpin mode set on the bridge port
     std::optional<kernel::Rtnetlink> inside;  // a netlink socket already in `netns`
 };
 
 // Makes one: what the filler does, and the inline path on a miss.
 Result<PreparedNetns> prepare_netns(const std::string& bridge, uint32_t mtu);
+
+// A veth pair: `inside_name` made in `netns_fd`, the host end ("veth" and 7 hex digits, as
+// dockerd names them) up on `bridge` with hairpin mode (a container reaches its own published
+// ports through a host address), or only up when `bridge` is "". The result has no netns.
+Result<PreparedNetns> add_veth(kernel::Rtnetlink& host, int netns_fd, std::string_view inside_name,
+                               const std::string& bridge, uint32_t mtu);
 
 class NetnsPool {
   public:

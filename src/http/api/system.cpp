@@ -6,6 +6,7 @@
 #include "base/time.hpp"
 #include "graph/store.hpp"
 #include "http/api/api.hpp"
+#include "jobs/container_networks.hpp"
 #include "http/exchange.hpp"
 
 namespace berth::http {
@@ -128,6 +129,10 @@ void info(ApiContext& ctx, Exchange& ex) {
     write_limits(w, s);
     w.field("Debug", s.debug)
         .field("NFd", ctx.count_open_fds ? ctx.count_open_fds() : 0)
+        // berth's own: of NFd, the fds the warm netns pool and the namespaces waiting for their
+        // batched close hold (they come and go with starts, not with leaks).
+        .field("BerthNetworkReserveFds",
+               ctx.container_networks ? ctx.container_networks->reserve_fds() : 0)
         .field("NGoroutines", 1)  // one reactor thread
         .field("SystemTime", rfc3339_nano(wall_clock_ns()))
         .field("LoggingDriver", s.logging_driver)
