@@ -212,12 +212,14 @@ Result<ContainerNetworks::Joined> ContainerNetworks::attach(const std::string& i
     j.netns_fd = live.sandbox->netns();
     j.ip = attachments[0].ip.text();
     live_[id] = std::move(live);
+    names_changed();
     return j;
 }
 
 void ContainerNetworks::detach(const std::string& id, bool keep_addresses) {
     auto node = live_.extract(id);
     if (node.empty()) return;
+    names_changed();
     Live& live = node.mapped();
     if (live.dns_key && dns_) dns_->remove_listener(live.dns_key);
     dns_keys_.erase(live.dns_key);
@@ -256,6 +258,7 @@ void ContainerNetworks::removed(const std::string& id) {
     // A retired sandbox is closed at the reap tick; its rows (and addresses) go now.
     if (std::find(retired_.begin(), retired_.end(), id) == retired_.end()) detach(id, false);
     if (service_) service_->remove_container(id);
+    names_changed();
 }
 
 std::vector<kernel::Ipv4Address> ContainerNetworks::resolve(uint64_t key, std::string_view name) {
@@ -264,19 +267,33 @@ std::vector<kernel::Ipv4Address> ContainerNetworks::resolve(uint64_t key, std::s
     if (who == dns_keys_.end() || !service_) return out;
     std::string want = lower(name);
     if (want.ends_with('.')) want.pop_back();
-    auto mine = service_->endpoints_of_container(who->second);
-    if (!mine) return out;
-    for (const auto& e : *mine) {
-        auto n = service_->find(e.network_id);
-        if (!n || n->name == "bridge") continue;  // the default bridge has no names (as Docker)
-        auto peers = service_->attachments(e.network_id);
-        if (!peers) continue;
-        for (const auto& p : *peers) {
-            if (p.endpoint.ip.empty()) continue;
-            bool match = lower(p.name) == want || p.endpoint.container_id.substr(0, 12) == want;
-            for (const auto& a : p.endpoint.aliases) match = match || lower(a) == want;
-            if (!match) continue;
-            if (auto ip = kernel::Ipv4Address::parse(p.endpoint.ip)) out.push_back(*ip);
+    auto member = member_of_.find(who->second);
+    if (member == member_of_.end()) {
+        std::vector<std::string> nets;
+        if (auto mine = service_->endpoints_of_container(who->second))
+            for (const auto& e : *mine)
+                if (auto n = service_->find(e.network_id); n && n->name != "bridge")
+                    nets.push_back(e.network_id);  // the default bridge has no names (Docker)
+        member = member_of_.emplace(who->second, std::move(nets)).first;
+    }
+    for (const std::string& net : member->second) {
+        auto names = names_.find(net);
+        if (names == names_.end()) {
+            std::vector<Name> list;
+            if (auto peers = service_->attachments(net))
+                for (const auto& p : *peers) {
+                    auto ip = kernel::Ipv4Address::parse(p.endpoint.ip);
+                    if (!ip) continue;  // not running
+                    Name n{lower(p.name), p.endpoint.container_id.substr(0, 12), {}, *ip};
+                    for (const auto& a : p.endpoint.aliases) n.aliases.push_back(lower(a));
+                    list.push_back(std::move(n));
+                }
+            names = names_.emplace(net, std::move(list)).first;
+        }
+        for (const Name& n : names->second) {
+            bool match = n.name == want || n.short_id == want;
+            for (const auto& a : n.aliases) match = match || a == want;
+            if (match) out.push_back(n.ip);
         }
     }
     return out;
@@ -424,6 +441,7 @@ Result<> ContainerNetworks::connect_running(const std::string& id,
     auto a = attachment(e);
     if (!a) return fail(a.error());
     if (auto r = driver_->connect(*live->second.sandbox, *a); !r) return r;
+    names_changed();
     auto n = service_->find(e.network_id);
     if (dns_ && !live->second.dns_key && n && n->name != "bridge") {
         uint64_t key = next_dns_key_++;
@@ -441,6 +459,7 @@ Result<> ContainerNetworks::disconnect_running(const std::string& id,
                                                const graph::EndpointRecord& e) {
     auto live = live_.find(id);
     if (live == live_.end() || !driver_) return {};
+    names_changed();
     return driver_->disconnect(*live->second.sandbox, e.network_id);
 }
 

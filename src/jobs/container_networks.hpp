@@ -81,8 +81,15 @@ class ContainerNetworks final : public NetworkHooks {
     std::vector<std::pair<std::string, std::string>> networks_of(const std::string& id);
     std::vector<kernel::PortForward> published(const std::string& id) const;
 
-    // The embedded DNS: names on the networks the asking container shares.
+    // The embedded DNS: names on the networks the asking container shares. Answered from
+    // memory (built from the store on first use after a change), so a container that floods
+    // 127.0.0.11 costs the loop no store reads.
     std::vector<kernel::Ipv4Address> resolve(uint64_t key, std::string_view name);
+    // A container's name changed (docker rename): the DNS names are read again.
+    void names_changed() {
+        names_.clear();
+        member_of_.clear();
+    }
 
     // NetworkHooks
     Result<> network_created(const graph::NetworkRecord& record) override;
@@ -116,6 +123,13 @@ class ContainerNetworks final : public NetworkHooks {
     std::map<std::string, Live> live_;
     std::map<uint64_t, std::string> dns_keys_;  // listener key → container id
     std::vector<std::string> retired_;          // exited, not yet detached
+    struct Name {
+        std::string name, short_id;  // lower case
+        std::vector<std::string> aliases;
+        kernel::Ipv4Address ip;
+    };
+    std::map<std::string, std::vector<Name>> names_;             // user network → its names
+    std::map<std::string, std::vector<std::string>> member_of_;  // container → user networks
     uint64_t next_dns_key_ = 1;
 };
 

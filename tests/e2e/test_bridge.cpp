@@ -172,8 +172,11 @@ TEST_F(BridgeTest, user_network_names_and_aliases_resolve_through_embedded_dns) 
     EXPECT_NE(look.output.find(inspect("api", "{{.NetworkSettings.Networks.appnet.IPAddress}}")),
               std::string::npos)
         << look.output << look.error;
+    // A rename is seen by the embedded DNS at once.
+    ASSERT_EQ(d("rename api api2").exit_code, 0);
+    EXPECT_EQ(container_fetch("--network appnet", "http://api2/"), "hello\n");
     // The default bridge has no names (as Docker).
-    EXPECT_NE(container_fetch("", "http://api/"), "hello\n");
+    EXPECT_NE(container_fetch("", "http://api2/"), "hello\n");
 }
 
 TEST_F(BridgeTest, static_ip_and_isolation_between_networks) {

@@ -445,6 +445,7 @@ void rename_container(ApiContext& ctx, Exchange& ex) {
         return ex.respond_error(Error::invalid("Renaming a container with the same name as its "
                                                "current name"));
     if (auto r = ctx.containers->rename(c->id, name); !r) return ex.respond_error(r.error());
+    if (ctx.container_networks) ctx.container_networks->names_changed();  // its DNS name
     jobs::Event e;
     e.type = "container";
     e.action = "rename";
