@@ -361,6 +361,17 @@ void ContainerNetworks::write_network_settings(JsonWriter& w, const graph::Conta
             legacy_len = subnet ? subnet->length : 0;
         }
     }
+    // host and none: the predefined network named, with no address (as dockerd shows them).
+    std::string mode = mode_of(c.host_config_json);
+    if (rows.empty() && service_ && (mode == "host" || mode == "none"))
+        if (auto n = service_->find(mode)) {
+            nw.key(n->name).begin_object().key("IPAMConfig").null().key("Links").null();
+            nw.key("Aliases").null().field("MacAddress", "").key("DriverOpts").null();
+            nw.field("GwPriority", 0).field("NetworkID", n->id).field("EndpointID", "");
+            nw.field("Gateway", "").field("IPAddress", "").field("IPPrefixLen", 0);
+            nw.field("IPv6Gateway", "").field("GlobalIPv6Address", "").field("GlobalIPv6PrefixLen", 0);
+            nw.key("DNSNames").null().end_object();
+        }
     nw.end_object();
     w.field("EndpointID", legacy ? legacy->endpoint_id : "").field("Gateway", legacy_gateway);
     w.field("GlobalIPv6Address", "").field("GlobalIPv6PrefixLen", 0);

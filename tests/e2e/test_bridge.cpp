@@ -87,6 +87,10 @@ TEST_F(BridgeTest, default_bridge_gives_an_address_a_gateway_and_docker_files) {
     auto net = d("network inspect bridge --format '{{(index .IPAM.Config 0).Subnet}} "
                  "{{(index .IPAM.Config 0).Gateway}}'");
     EXPECT_EQ(net.output, "172.17.0.0/16 172.17.0.1\n") << net.error;
+    // host and none containers name their predefined network, with no address.
+    ASSERT_EQ(d("create --name onhost --network host busybox true").exit_code, 0);
+    EXPECT_EQ(inspect("onhost", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}"),
+              "host");
 }
 
 TEST_F(BridgeTest, containers_reach_each_other_by_ip_and_inspect_shows_it) {
