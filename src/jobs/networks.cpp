@@ -12,6 +12,7 @@
 #include "base/log.hpp"
 #include "base/time.hpp"
 #include "jobs/events.hpp"
+#include "kernel/nat.hpp"
 #include "kernel/random.hpp"
 
 namespace berth::jobs {
@@ -167,13 +168,9 @@ Result<> apply_bridge_options(NetworkRecord& n) {
     }
     if (auto it = n.options.find(std::string(bridge_name_option)); it != n.options.end())
         n.bridge = it->second;
-    bool bad_name = n.bridge.empty() || n.bridge.size() > NetworkService::interface_name_max ||
-                    n.bridge == "." || n.bridge == ".." ||
-                    n.bridge.find_first_of("/ \t\n:") != std::string::npos;
-    if (bad_name)
+    if (!kernel::valid_interface_name(n.bridge))
         return fail(Error::invalid("invalid bridge name \"" + n.bridge +
-                                   "\": an interface name of 1 to 15 characters without '/', "
-                                   "':' or spaces"));
+                                   "\": 1 to 15 letters, digits, '-', '_' or '.'"));
     return {};
 }
 

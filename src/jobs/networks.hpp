@@ -83,8 +83,6 @@ struct Attachment {
 class NetworkService {
   public:
     static constexpr int default_mtu = 1500;
-    // Linux's IFNAMSIZ less the terminating NUL.
-    static constexpr size_t interface_name_max = 15;
 
     NetworkService(graph::NetworkStore& store, NetworkHooks& hooks, EventBus* events = nullptr);
     ~NetworkService();

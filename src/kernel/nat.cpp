@@ -40,7 +40,7 @@ bool safe_name(std::string_view name, size_t max) {
 
 Result<> check_bridges(std::span<const NatBridge> bridges) {
     for (const auto& b : bridges)
-        if (!safe_name(b.name, interface_name_max))
+        if (!valid_interface_name(b.name))
             return fail(Error::invalid("invalid bridge name for NAT rules: \"" + b.name + "\""));
     return {};
 }
@@ -184,6 +184,10 @@ void mark_nft_socket_cloexec() {
 
 }  // namespace
 
+bool valid_interface_name(std::string_view name) {
+    return safe_name(name, interface_name_max);
+}
+
 std::string nat_rebuild_commands(std::string_view table, std::span<const NatBridge> bridges,
                                  std::span<const PortForward> forwards) {
     std::string t{table};
@@ -303,7 +307,7 @@ Result<> enable_forwarding() {
 }
 
 Result<> enable_route_localnet(std::string_view bridge) {
-    if (!safe_name(bridge, interface_name_max))
+    if (!valid_interface_name(bridge))
         return fail(Error::invalid("invalid bridge name \"" + std::string(bridge) + "\""));
     return write_sysctl("/proc/sys/net/ipv4/conf/" + std::string(bridge) + "/route_localnet");
 }

@@ -86,6 +86,11 @@ std::string nat_remove_commands(std::string_view table, std::span<const PortForw
 // net.ipv4.ip_forward=1, and net.ipv4.conf.<bridge>.route_localnet=1, which lets traffic to a
 // port published on 127.0.0.1 leave through the bridge once DNAT has rewritten it.
 Result<> enable_forwarding();
+
+// The names berth lets a bridge have (--bridge, com.docker.network.bridge.name): 1 to 15 of
+// [A-Za-z0-9_.-], not "." or "..". They go into nft text and /proc/sys paths, so the network
+// service refuses anything else with a 400 before a bridge is made.
+bool valid_interface_name(std::string_view name);
 Result<> enable_route_localnet(std::string_view bridge);
 
 }  // namespace berth::kernel

@@ -604,11 +604,14 @@ bool ensure_fd_limit(rlim_t fds) {
 }
 
 // berthd's open fds once the count holds still (the start-up probe's close may be in flight).
+long fd_count(const BerthDaemon& d) {
+    return info_number(d, "NFd") - info_number(d, "BerthNetworkReserveFds");
+}
+
 long settled_fd_count(const BerthDaemon& d) {
-    // Less the netns pool's and the batched close's fds, which follow starts and exits; the
-    // same value four times over 200 ms (the pool refills in bursts, exited namespaces are
+    // The same value four times over 200 ms (the pool refills in bursts, exited namespaces are
     // closed every 100 ms).
-    auto now = [&] { return info_number(d, "NFd") - info_number(d, "BerthNetworkReserveFds"); };
+    auto now = [&] { return fd_count(d); };
     long last = now();
     for (int i = 0, same = 0; i < 60 && same < 4; ++i) {
         struct timespec ts {

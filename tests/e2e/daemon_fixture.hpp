@@ -180,6 +180,9 @@ long info_number(const BerthDaemon& d, const char* field);
 // Makes room for `fds` open files in this process.
 bool ensure_fd_limit(rlim_t fds);
 // berthd's open fds once the count holds still (a close may still be in flight).
+// berthd's open fds (/info NFd) less those the netns pool and the batched close of exited
+// namespaces hold (BerthNetworkReserveFds): what a leak would grow.
+long fd_count(const BerthDaemon& d);
 long settled_fd_count(const BerthDaemon& d);
 
 }  // namespace berth::e2e

@@ -190,9 +190,9 @@ TEST_F(BadInputTest, thousand_idle_connections_neither_block_others_nor_leak_fds
         ASSERT_TRUE(clients.back()->connected()) << "connection " << i;
     }
     // berthd holds them all (accepted, not closed)...
-    EXPECT_TRUE(eventually([&] { return info_number(daemon, "NFd") >= fds_before + long(idle); },
+    EXPECT_TRUE(eventually([&] { return fd_count(daemon) >= fds_before + long(idle); },
                            Millis(3000)))
-        << "NFd " << info_number(daemon, "NFd") << " before " << fds_before;
+        << "NFd " << fd_count(daemon) << " before " << fds_before;
     // ...and still serves a newcomer at once.
     auto t0 = Clock::now();
     EXPECT_TRUE(still_serving(daemon));
@@ -203,8 +203,8 @@ TEST_F(BadInputTest, thousand_idle_connections_neither_block_others_nor_leak_fds
 
     clients.clear();
     EXPECT_TRUE(
-        eventually([&] { return info_number(daemon, "NFd") <= fds_before + 5; }, Millis(3000)))
-        << "fd leak: NFd " << info_number(daemon, "NFd") << " after, " << fds_before << " before";
+        eventually([&] { return fd_count(daemon) <= fds_before + 5; }, Millis(3000)))
+        << "fd leak: NFd " << fd_count(daemon) << " after, " << fds_before << " before";
 }
 
 TEST(SlowClientTest, slowloris_gets_408_and_close_while_others_are_served) {

@@ -118,8 +118,8 @@ TEST_F(ContainerBadInputTest, a_thousand_rm_f_at_once_remove_everything_and_leak
         << container_cgroups() << " container cgroups left";
     EXPECT_EQ(mounts_under_data_root(), mounts_before);
     EXPECT_TRUE(
-        eventually([&] { return info_number(daemon, "NFd") <= fds_before + 5; }, Millis(5000)))
-        << "fd leak: NFd " << info_number(daemon, "NFd") << " after, " << fds_before << " before";
+        eventually([&] { return fd_count(daemon) <= fds_before + 5; }, Millis(5000)))
+        << "fd leak: NFd " << fd_count(daemon) << " after, " << fds_before << " before";
 }
 
 TEST_F(ContainerBadInputTest, stops_racing_exits_end_well_every_time) {
@@ -182,8 +182,8 @@ TEST_F(ContainerBadInputTest, clients_dropping_attach_and_logs_streams_leave_not
     EXPECT_EQ(d("inspect chatty --format '{{.State.Status}}'").output, "running\n");
     ASSERT_EQ(d("rm -f chatty").exit_code, 0);
     EXPECT_TRUE(
-        eventually([&] { return info_number(daemon, "NFd") <= fds_before + 5; }, Millis(5000)))
-        << "fd leak: NFd " << info_number(daemon, "NFd") << " after, " << fds_before << " before";
+        eventually([&] { return fd_count(daemon) <= fds_before + 5; }, Millis(5000)))
+        << "fd leak: NFd " << fd_count(daemon) << " after, " << fds_before << " before";
 }
 
 TEST_F(ContainerBadInputTest, a_run_rm_that_cannot_start_reports_why_and_leaves_nothing) {
