@@ -49,4 +49,20 @@ JsonWriter& JsonWriter::value_u64(uint64_t v) {
     return raw(std::string_view(buf, size_t(p - buf)));
 }
 
+std::string json_object_of(const std::map<std::string, std::string>& m) {
+    JsonWriter w;
+    w.begin_object();
+    for (const auto& [k, v] : m) w.field(k, v);
+    w.end_object();
+    return w.take();
+}
+
+std::string json_array_of(const std::vector<std::string>& v) {
+    JsonWriter w;
+    w.begin_array();
+    for (const auto& s : v) w.value(s);
+    w.end_array();
+    return w.take();
+}
+
 }  // namespace berth

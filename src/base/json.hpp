@@ -4,6 +4,8 @@
 #pragma once
 
 #include <concepts>
+#include <map>
+#include <vector>
 #include <cstdint>
 #include <type_traits>
 #include <string>
@@ -88,5 +90,9 @@ private:
     bool first_ = true;
     bool after_key_ = false;
 };
+
+// {"k":"v",…} and ["a",…] of strings: labels, options and aliases as the store keeps them.
+std::string json_object_of(const std::map<std::string, std::string>& m);
+std::string json_array_of(const std::vector<std::string>& v);
 
 }  // namespace berth

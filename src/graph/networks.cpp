@@ -18,22 +18,6 @@ using sql::prepare;
 using sql::Stmt;
 using sql::text;
 
-std::string map_json(const std::map<std::string, std::string>& m) {
-    JsonWriter w;
-    w.begin_object();
-    for (const auto& [k, v] : m) w.field(k, v);
-    w.end_object();
-    return w.take();
-}
-
-std::string list_json(const std::vector<std::string>& v) {
-    JsonWriter w;
-    w.begin_array();
-    for (const auto& s : v) w.value(s);
-    w.end_array();
-    return w.take();
-}
-
 // Our own columns: anything unreadable reads as empty rather than failing the listing.
 std::map<std::string, std::string> json_map(const std::string& json) {
     std::map<std::string, std::string> out;
@@ -96,8 +80,8 @@ void bind_network(sqlite3_stmt* s, const NetworkRecord& n) {
     sqlite3_bind_int(s, 10, n.attachable);
     bind(s, 11, n.bridge);
     sqlite3_bind_int(s, 12, n.mtu);
-    bind(s, 13, map_json(n.labels));
-    bind(s, 14, map_json(n.options));
+    bind(s, 13, json_object_of(n.labels));
+    bind(s, 14, json_object_of(n.options));
 }
 
 Error no_such_network(std::string_view ref) {
@@ -238,7 +222,7 @@ Result<> NetworkStore::put_endpoint(const EndpointRecord& e) {
     bind(st.s, 3, e.endpoint_id);
     bind(st.s, 4, e.ip);
     bind(st.s, 5, e.mac);
-    bind(st.s, 6, list_json(e.aliases));
+    bind(st.s, 6, json_array_of(e.aliases));
     bind(st.s, 7, e.ip_requested);
     int rc = sqlite3_step(st.s);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)

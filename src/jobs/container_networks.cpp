@@ -417,6 +417,13 @@ std::vector<std::pair<std::string, std::string>> ContainerNetworks::networks_of(
     if (auto rows = service_->endpoints_of_container(id))
         for (const auto& e : *rows)
             if (auto n = service_->find(e.network_id)) out.emplace_back(n->name, n->id);
+    // host and none have no endpoint rows: the mode names the network.
+    if (out.empty())
+        if (auto c = containers_.get(id)) {
+            std::string mode = mode_of(c->host_config_json);
+            if (mode == "host" || mode == "none")
+                if (auto n = service_->find(mode)) out.emplace_back(n->name, n->id);
+        }
     return out;
 }
 

@@ -40,14 +40,6 @@ std::string random_name() {
     return out;
 }
 
-std::string map_json(const std::map<std::string, std::string>& m) {
-    JsonWriter w;
-    w.begin_object();
-    for (const auto& [k, v] : m) w.field(k, v);
-    w.end_object();
-    return w.take();
-}
-
 // Docker's local driver options: type, device and o, each needing the others it implies.
 Result<> validate_options(const std::map<std::string, std::string>& opts) {
     for (const auto& [k, v] : opts)
@@ -115,8 +107,8 @@ Result<graph::VolumeRecord> VolumeService::create(const VolumeCreate& req, bool*
     graph::VolumeRecord v;
     v.name = name;
     v.driver = driver;
-    if (req.labels) v.labels_json = map_json(*req.labels);
-    if (req.options) v.options_json = map_json(*req.options);
+    if (req.labels) v.labels_json = json_object_of(*req.labels);
+    if (req.options) v.options_json = json_object_of(*req.options);
     v.created_ns = wall_clock_ns();
     if (auto r = store_.insert(v); !r) return fail(r.error());
     auto made = kernel::make_dir(root_ + "/" + name, volume_dir_mode);

@@ -91,6 +91,7 @@ TEST_F(BridgeTest, default_bridge_gives_an_address_a_gateway_and_docker_files) {
     ASSERT_EQ(d("create --name onhost --network host busybox true").exit_code, 0);
     EXPECT_EQ(inspect("onhost", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}"),
               "host");
+    EXPECT_EQ(d("ps -a --filter network=host --format '{{.Names}}'").output, "onhost\n");
 }
 
 TEST_F(BridgeTest, containers_reach_each_other_by_ip_and_inspect_shows_it) {

@@ -468,9 +468,14 @@ bool DnsServer::start_forward(Listener& l, std::span<const std::byte> query, Tcp
                               const sockaddr_storage* udp_peer, socklen_t udp_peer_length) {
     if (upstreams_.empty() || !upstream_fd_ || !upstream_receive_.in_flight()) return false;
     Forward* f = nullptr;
-    for (size_t i = 0; i < forwards_max && !f; ++i)
-        if (!forwards_[i].used) f = &forwards_[i];
-    if (!f) return false;  // over forwards_max: SERVFAIL rather than unbounded memory
+    size_t mine = 0;
+    for (size_t i = 0; i < forwards_max; ++i) {
+        if (!forwards_[i].used && !f) f = &forwards_[i];
+        if (forwards_[i].used && forwards_[i].listener == &l) ++mine;
+    }
+    // Over forwards_max, or over this container's share of it: SERVFAIL rather than unbounded
+    // memory, and a container flooding its resolver cannot starve the others.
+    if (!f || mine >= forwards_per_listener_max) return false;
     f->used = true;
     f->done = false;
     f->upstream = 0;

@@ -45,6 +45,7 @@ class DnsServer {
     static constexpr uint16_t port = 53;
     static constexpr size_t upstreams_max = 3;   // as Docker's resolver (maxExtDNS)
     static constexpr size_t forwards_max = 256;  // in flight, all listeners together
+    static constexpr size_t forwards_per_listener_max = 64;  // one container cannot take them all
     static constexpr int64_t forward_timeout_ns = 2'000'000'000;  // per upstream, then the next
     static constexpr size_t query_bytes_max = 1024;   // a question and EDNS fit well within
     static constexpr size_t replies_max = 32;         // UDP replies queued per listener
