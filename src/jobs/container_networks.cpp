@@ -10,6 +10,7 @@
 #include "drivers/network/dns_server.hpp"
 #include "drivers/network/ipam.hpp"
 #include "jobs/port_bindings.hpp"
+#include "kernel/udp_socket.hpp"
 
 namespace berth::jobs {
 
@@ -33,6 +34,22 @@ std::string mode_of(std::string_view host_config_json) {
 
 bool bridge_mode(std::string_view mode) {
     return mode != "none" && mode != "host" && !mode.starts_with("container:");
+}
+
+// HostConfig.Dns: on a user network the container's resolv.conf names 127.0.0.11, and these
+// are where the embedded DNS forwards what it does not know (dockerd's ExtDNS); IPv4 only.
+std::vector<kernel::SocketAddress> dns_upstreams(std::string_view host_config_json) {
+    std::vector<kernel::SocketAddress> out;
+    simdjson::dom::parser parser;
+    simdjson::padded_string text(host_config_json);
+    simdjson::dom::array dns;
+    if (parser.parse(text)["Dns"].get(dns)) return out;
+    for (element e : dns) {
+        std::string_view v;
+        if (e.get(v)) continue;
+        if (auto ip = kernel::Ipv4Address::parse(v)) out.push_back(kernel::ipv4_socket_address(*ip, 53));
+    }
+    return out;
 }
 
 EndpointConfig endpoint_config(element e) {
@@ -206,7 +223,9 @@ Result<ContainerNetworks::Joined> ContainerNetworks::attach(const std::string& i
     if (j.embedded_dns && dns_) {
         live.dns_key = next_dns_key_++;
         dns_keys_[live.dns_key] = id;
-        if (auto r = dns_->add_listener(live.dns_key, live.sandbox->netns()); !r)
+        if (auto r = dns_->add_listener(live.dns_key, live.sandbox->netns(),
+                                        dns_upstreams(host_config_json));
+            !r)
             return undo(r.error());
     }
     j.netns_fd = live.sandbox->netns();
@@ -463,7 +482,10 @@ Result<> ContainerNetworks::connect_running(const std::string& id,
     auto n = service_->find(e.network_id);
     if (dns_ && !live->second.dns_key && n && n->name != "bridge") {
         uint64_t key = next_dns_key_++;
-        if (auto r = dns_->add_listener(key, live->second.sandbox->netns()); !r) {
+        auto c = containers_.get(id);
+        auto upstreams = c ? dns_upstreams(c->host_config_json) : std::vector<kernel::SocketAddress>{};
+        if (auto r = dns_->add_listener(key, live->second.sandbox->netns(), std::move(upstreams));
+            !r) {
             (void)driver_->disconnect(*live->second.sandbox, e.network_id);
             return r;
         }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 
 #include "busybox_test.hpp"
@@ -182,6 +183,41 @@ TEST_F(BridgeTest, user_network_names_and_aliases_resolve_through_embedded_dns) 
     EXPECT_EQ(container_fetch("--network appnet", "http://api2/"), "hello\n");
     // The default bridge has no names (as Docker).
     EXPECT_NE(container_fetch("", "http://api2/"), "hello\n");
+}
+
+// A DNS server on the daemon's host loopback that answers every A question with 10.9.9.9.
+constexpr const char* fake_upstream = R"(import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', 53))
+while True:
+    q, peer = s.recvfrom(512)
+    end = 12
+    while q[end] != 0:
+        end += q[end] + 1
+    question = q[12:end + 5]
+    answer = b'\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04' + bytes([10, 9, 9, 9])
+    s.sendto(q[:2] + b'\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00' + question + answer, peer)
+)";
+
+TEST_F(BridgeTest, names_berth_does_not_know_go_to_the_containers_dns_servers) {
+    std::ofstream(daemon.dir() + "/upstream.py") << fake_upstream;
+    auto server = host("timeout 30 python3 " + daemon.dir() + "/upstream.py >/dev/null 2>&1 & echo $!");
+    ASSERT_EQ(server.exit_code, 0);
+    ASSERT_EQ(d("network create ext").exit_code, 0);
+    std::string out;
+    eventually(
+        [&] {
+            out = d("run --rm --network ext --dns 127.0.0.1 busybox busybox nslookup "
+                    "somewhere.example 2>&1")
+                      .output;
+            return out.find("10.9.9.9") != std::string::npos;
+        },
+        Millis(8000));
+    EXPECT_NE(out.find("10.9.9.9"), std::string::npos) << out;
+    // resolv.conf still names the embedded server.
+    auto resolv = d("run --rm --network ext --dns 127.0.0.1 busybox cat /etc/resolv.conf");
+    EXPECT_NE(resolv.output.find("nameserver 127.0.0.11"), std::string::npos) << resolv.output;
+    run_command("kill " + server.output);
 }
 
 TEST_F(BridgeTest, static_ip_and_isolation_between_networks) {

@@ -60,6 +60,7 @@ struct DnsServer::Listener {
     std::array<std::byte, query_bytes_max> buffer{};
     std::vector<std::unique_ptr<Reply>> replies;  // reused once sent; at most replies_max
     std::vector<std::unique_ptr<TcpConnection>> connections;
+    std::vector<kernel::SocketAddress> upstreams;  // the container's --dns, else the server's
 };
 
 struct DnsServer::Forward {
@@ -68,7 +69,8 @@ struct DnsServer::Forward {
     bool done = false;  // answered or given up; the slot frees once `sent` and `timer` are back
     uint16_t client_id = 0;
     uint16_t upstream_id = 0;
-    size_t upstream = 0;                  // index into upstreams_
+    size_t upstream = 0;                  // index into upstreams
+    std::vector<kernel::SocketAddress> upstreams;  // the listener's, kept if it goes away
     std::vector<std::byte> query;         // as the client sent it, id rewritten
     Listener* listener = nullptr;         // where the answer goes; null once that is gone
     TcpConnection* connection = nullptr;  // for a TCP client; else the UDP peer below
@@ -106,7 +108,8 @@ DnsServer::~DnsServer() = default;
 
 // ---- listeners ---------------------------------------------------------------------------
 
-Result<> DnsServer::add_listener(uint64_t key, int netns_fd) {
+Result<> DnsServer::add_listener(uint64_t key, int netns_fd,
+                                 std::vector<kernel::SocketAddress> upstreams) {
     if (listeners_.contains(key))
         return fail(Error::conflict("embedded DNS: endpoint " + std::to_string(key) +
                                     " already has a listener"));
@@ -123,7 +126,9 @@ Result<> DnsServer::add_listener(uint64_t key, int netns_fd) {
         return fail_with(std::move(r.error()));
     if (auto r = kernel::listen_socket(tcp->get(), tcp_backlog); !r)
         return fail_with(std::move(r.error()));
-    if (!upstreams_.empty() && !upstream_fd_) {
+    if (upstreams.empty()) upstreams = upstreams_;
+    if (upstreams.size() > upstreams_max) upstreams.resize(upstreams_max);
+    if (!upstreams.empty() && !upstream_fd_) {
         auto fd = kernel::udp_socket();
         if (!fd) return fail_with(std::move(fd.error()).wrap("forwarding socket"));
         upstream_fd_ = std::move(*fd);
@@ -136,6 +141,7 @@ Result<> DnsServer::add_listener(uint64_t key, int netns_fd) {
     l->key = key;
     l->udp = std::move(*udp);
     l->tcp = std::move(*tcp);
+    l->upstreams = std::move(upstreams);
     l->receive.context = l->accept.context = l.get();
     l->udp_retry.context = l->tcp_retry.context = l.get();
     l->receive.callback = &DnsServer::on_udp_receive;
@@ -455,7 +461,7 @@ void DnsServer::on_upstream_receive(loop::Completion& c) {
         from.length = s.upstream_msg_.msg_namelen;
         // Only the upstream the query went to may answer it.
         if (it != s.forwards_by_id_.end() &&
-            kernel::same_endpoint(from, s.upstreams_[it->second->upstream])) {
+            kernel::same_endpoint(from, it->second->upstreams[it->second->upstream])) {
             Forward& f = *it->second;
             s.forwards_by_id_.erase(it);
             s.finish_forward(f, m);
@@ -466,7 +472,7 @@ void DnsServer::on_upstream_receive(loop::Completion& c) {
 
 bool DnsServer::start_forward(Listener& l, std::span<const std::byte> query, TcpConnection* via_tcp,
                               const sockaddr_storage* udp_peer, socklen_t udp_peer_length) {
-    if (upstreams_.empty() || !upstream_fd_ || !upstream_receive_.in_flight()) return false;
+    if (l.upstreams.empty() || !upstream_fd_ || !upstream_receive_.in_flight()) return false;
     Forward* f = nullptr;
     size_t mine = 0;
     for (size_t i = 0; i < forwards_max; ++i) {
@@ -482,6 +488,7 @@ bool DnsServer::start_forward(Listener& l, std::span<const std::byte> query, Tcp
     f->client_id = dns::message_id(query).value_or(0);
     f->query.assign(query.begin(), query.end());
     f->listener = &l;
+    f->upstreams = l.upstreams;
     f->connection = via_tcp;
     if (via_tcp) {
         via_tcp->forwarding = true;
@@ -505,7 +512,7 @@ void DnsServer::send_forward(Forward& f) {
     f.upstream_id = fresh_forward_id();
     forwards_by_id_[f.upstream_id] = &f;
     dns::set_message_id(f.query, f.upstream_id);
-    const kernel::SocketAddress& to = upstreams_[f.upstream];
+    const kernel::SocketAddress& to = f.upstreams[f.upstream];
     std::memcpy(&f.upstream_address, &to.storage, to.length);
     f.iov = {f.query.data(), f.query.size()};
     f.msg = {};
@@ -522,7 +529,7 @@ void DnsServer::on_forward_sent(loop::Completion& c) {
     auto& f = *static_cast<Forward*>(c.context);
     DnsServer& s = *f.server;
     if (c.result < 0 && !f.done) {
-        log::debug("embedded DNS: forward to " + s.upstreams_[f.upstream].text() + ": " +
+        log::debug("embedded DNS: forward to " + f.upstreams[f.upstream].text() + ": " +
                    errno_text(c.result));
         // Unreachable now: the timer's callback moves on to the next upstream without waiting.
         if (f.timer.in_flight()) s.loop_.cancel(f.timer);
@@ -537,7 +544,7 @@ void DnsServer::on_forward_timer(loop::Completion& c) {
         s.forwards_by_id_.erase(f.upstream_id);
         if (!f.listener) {
             f.done = true;  // nobody is waiting for the answer any more
-        } else if (f.upstream + 1 < s.upstreams_.size() && !f.sent.in_flight()) {
+        } else if (f.upstream + 1 < f.upstreams.size() && !f.sent.in_flight()) {
             ++f.upstream;
             s.send_forward(f);
             return;

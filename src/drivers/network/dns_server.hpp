@@ -66,7 +66,10 @@ class DnsServer {
     // be up), served on the loop; `key` identifies the container's endpoint for the resolver.
     // A namespace whose listener was just removed can have one again once listeners_closing()
     // no longer counts the old one (the next tick): until then 127.0.0.11:53 is still bound.
-    Result<> add_listener(uint64_t key, int netns_fd);
+    // Names the resolver does not know go to `upstreams` (the container's --dns, as dockerd's
+    // resolver uses them), or to the server's when it is empty.
+    Result<> add_listener(uint64_t key, int netns_fd,
+                          std::vector<kernel::SocketAddress> upstreams = {});
     // Stops serving `key`: its operations are cancelled and its sockets closed once they have
     // come back (on the next ticks). Answers still being forwarded for it are dropped.
     void remove_listener(uint64_t key);
