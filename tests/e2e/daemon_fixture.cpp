@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -126,11 +127,31 @@ void remove_cgroup_parent(const std::string& parent) {
 
 }  // namespace
 
-BerthDaemon::~BerthDaemon() {
-    if (pid_ > 0) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
+namespace {
+
+// Every mount point under `dir` (a daemon killed mid-way leaves its containers' roots mounted),
+// detached deepest first, so that removing the directory never reaches through a mount.
+void unmount_under(const std::string& dir) {
+    std::ifstream in("/proc/self/mounts");
+    std::vector<std::string> points;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string source, target;
+        fields >> source >> target;
+        if (target.starts_with(dir + "/")) points.push_back(target);
     }
+    std::sort(points.rbegin(), points.rend());
+    for (const auto& p : points) umount2(p.c_str(), MNT_DETACH);
+}
+
+}  // namespace
+
+BerthDaemon::~BerthDaemon() {
+    // A daemon still running is asked to stop (it stops its containers and unmounts their
+    // roots), and killed if it has not after 5 s; what a killed one left mounted is detached.
+    if (pid_ > 0) stop(SIGTERM, Millis(5000));
+    if (!dir_.empty() && geteuid() == 0) unmount_under(dir_);
     if (netns_fd_ >= 0) ::close(netns_fd_);
     if (geteuid() == 0) remove_cgroup_parent(cgroup_parent());
     std::error_code ec;

@@ -22,8 +22,9 @@ namespace berth::e2e {
 using Millis = std::chrono::milliseconds;
 
 // A berthd child process. The temporary directory lives as long as the object, so a daemon can
-// be stopped and started again on the same data root. The destructor SIGKILLs a daemon still
-// running, reaps it and removes the directory.
+// be stopped and started again on the same data root. The destructor stops a daemon still
+// running (SIGTERM, SIGKILL after 5 s), detaches what is still mounted under the directory
+// (a killed daemon's containers' roots) and removes it.
 class BerthDaemon {
   public:
     explicit BerthDaemon(std::vector<std::string> extra_args = {});
