@@ -265,6 +265,10 @@ Result<Daemon> start_daemon(const Options& o) {
         "--pidfile=" + d.dir + "/berthd.pid",
         "--config-file=" + d.dir + "/daemon.json",
         "--log-level=warn",
+        // The API alone is measured: no default bridge (nothing made in the host's network)
+        // and a cgroup parent of its own.
+        "--bridge=none",
+        "--cgroup-parent=berth-ping-load",
     };
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -349,6 +353,11 @@ Stopped stop_daemon(Daemon& d) {
     }
     d.pid = -1;
     s.ms = double(monotonic_ns() - t0) / 1e6;
+    // Its (empty) cgroup parent, in every hierarchy.
+    std::error_code ec;
+    std::filesystem::remove("/sys/fs/cgroup/berth-ping-load", ec);
+    for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec))
+        std::filesystem::remove(h.path() / "berth-ping-load", ec);
     if (WIFEXITED(status)) {
         s.clean = WEXITSTATUS(status) == 0;
         s.how = "exit " + std::to_string(WEXITSTATUS(status));

@@ -210,7 +210,9 @@ int main(int argc, char** argv) {
         if (b == 0) {
             execl(berthd, "berthd", "-H", ("unix://" + sock).c_str(), "--data-root",
                   (root + "/data").c_str(), "--exec-root", (root + "/exec").c_str(), "--pidfile",
-                  (root + "/pid").c_str(), "--config-file", (root + "/daemon.json").c_str(), nullptr);
+                  (root + "/pid").c_str(), "--config-file", (root + "/daemon.json").c_str(),
+                  // Pulls only: nothing made in the host's network, a cgroup parent of its own.
+                  "--bridge", "none", "--cgroup-parent", "berth-pull-bench", nullptr);
             _exit(127);
         }
         for (int i = 0; i < 100 && access(sock.c_str(), F_OK) != 0; ++i) usleep(20'000);

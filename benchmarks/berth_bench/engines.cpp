@@ -125,7 +125,10 @@ std::optional<Engine> start_berthd(const StartOptions& o, std::string& error) {
     std::string log = e.dir + "/berthd.log";
     e.pid = spawn({o.binary, "-H", "unix://" + e.socket, "--data-root", e.dir + "/data",
                    "--exec-root", e.dir + "/exec", "--pidfile", e.dir + "/berthd.pid",
-                   "--config-file", e.dir + "/daemon.json"},
+                   "--config-file", e.dir + "/daemon.json",
+                   // Its own cgroup parent: a berthd reconciles (kills) what it finds under its
+                   // parent, and the host may run one with the default.
+                   "--cgroup-parent", "berth-bench"},
                   o, log);
     if (e.pid < 0) {
         error = std::string("fork: ") + std::strerror(errno);
@@ -224,6 +227,12 @@ void stop_engine(Engine& e) {
         usleep(20'000);
     }
     e.pid = -1;
+    if (e.kind == "berthd") {  // its (empty) cgroup parent, in every hierarchy
+        std::error_code ec;
+        std::filesystem::remove("/sys/fs/cgroup/berth-bench", ec);
+        for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec))
+            std::filesystem::remove(h.path() / "berth-bench", ec);
+    }
     // What the daemon left mounted under its directory (dockerd keeps the host's netns bound in
     // exec/netns/default) is detached, deepest first; never rm through a mount.
     auto mounted = [&] {
