@@ -164,6 +164,32 @@ TEST_F(BridgeTest, published_udp_port_and_port_ranges_and_publish_all) {
     EXPECT_EQ(d("port lo").output, "80/tcp -> 127.0.0.1:8081\n");
 }
 
+TEST_F(BridgeTest, a_udp_client_reaches_the_container_that_publishes_the_port_now) {
+    // One client address and port throughout: its flow's DNAT is decided at its first datagram
+    // and kept while datagrams come, so the old container's flow must be forgotten.
+    auto ask = [&](const std::string& word) {
+        return host("python3 -c \"import socket; s=socket.socket(socket.AF_INET, "
+                    "socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+                    "s.bind(('127.0.0.1', 40001)); s.settimeout(0.5); s.sendto(b'" +
+                    word + "', ('127.0.0.1', 5354)); print(s.recv(100).decode())\" 2>/dev/null")
+            .output;
+    };
+    auto echo = [&](const std::string& name) {
+        return d("run -d --name " + name + " -p 5354:53/udp -v " + std::string(UDP_ECHO_PATH) +
+                 ":/udp_echo:ro busybox /udp_echo 53")
+            .exit_code;
+    };
+    ASSERT_EQ(echo("u1"), 0);
+    std::string answer;
+    eventually([&] { return (answer = ask("one")) == "echo:one\n"; }, Millis(5000));
+    ASSERT_EQ(answer, "echo:one\n");
+    ASSERT_EQ(d("rm -f u1").exit_code, 0);
+    ASSERT_EQ(echo("u2"), 0);
+    eventually([&] { return (answer = ask("two")) == "echo:two\n"; }, Millis(5000));
+    EXPECT_EQ(answer, "echo:two\n");
+    EXPECT_NE(d("logs u2").output.find("two"), std::string::npos);
+}
+
 TEST_F(BridgeTest, user_network_names_and_aliases_resolve_through_embedded_dns) {
     ASSERT_EQ(d("network create appnet").exit_code, 0);
     ASSERT_EQ(web("api", "--network appnet --network-alias backend").exit_code, 0);

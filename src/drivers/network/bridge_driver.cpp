@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/log.hpp"
+#include "kernel/conntrack.hpp"
 #include "kernel/netns.hpp"
 #include "kernel/rtnetlink.hpp"
 
@@ -89,6 +90,13 @@ Result<> BridgeDriver::remove_network(const std::string& id) {
     auto index = (*nl)->link_index(bridge);
     if (!index) return {};
     return (*nl)->delete_link(*index);
+}
+
+// A published UDP port's flows keep their DNAT while datagrams come: forgotten with the port,
+// so that a client of a restarted service reaches the new container.
+void BridgeDriver::forget_flows(std::span<const kernel::PortForward> forwards) {
+    if (auto r = kernel::forget_udp_flows(forwards); !r)
+        log::debug("conntrack: " + r.error().message);
 }
 
 Result<kernel::Rtnetlink*> BridgeDriver::host_netlink() {
@@ -186,6 +194,7 @@ Result<> BridgeDriver::disconnect(Sandbox& s, const std::string& network_id) {
             s.reservations_.erase(s.reservations_.begin() + long(i));
         }
     if (!gone.empty() && nat_) (void)nat_->remove(gone);
+    forget_flows(gone);
     auto host = host_netlink();
     if (!host) return fail(host.error());
     auto r = (*host)->delete_link(it->host_index);  // takes the container end with it
@@ -236,6 +245,7 @@ Result<> BridgeDriver::publish(Sandbox& s, std::span<const PortRequest> ports,
 
 void BridgeDriver::release(Sandbox& s) {
     if (!s.forwards_.empty() && nat_) (void)nat_->remove(s.forwards_);
+    forget_flows(s.forwards_);
     s.forwards_.clear();
     s.reservations_.clear();
     if (s.netns_) graveyard_.push_back(std::move(s.netns_));

@@ -113,6 +113,7 @@ class BridgeDriver {
     Result<> attach_link(Sandbox& sandbox, const Attachment& endpoint, PreparedNetns prepared);
     const BridgeNetwork* network(const std::string& id) const;
     bool held(kernel::Protocol protocol, kernel::Ipv4Address ip, uint16_t port) const;
+    static void forget_flows(std::span<const kernel::PortForward> forwards);
 
     // berthd's own namespace's netlink socket, opened once (the loop thread's).
     Result<kernel::Rtnetlink*> host_netlink();
