@@ -142,7 +142,9 @@ std::optional<Engine> start_dockerd(const StartOptions& o, std::string& error) {
     e.name = "dockerd";
     e.kind = "dockerd";
     e.ours = true;
-    e.bridge = false;  // started with --bridge=none: it must not touch the host's network
+    // Its default bridge, iptables rules and docker-proxy live in berth-bench's own network
+    // namespace (main.cpp), like berthd's: the host's network is not touched.
+    e.bridge = true;
     e.dir = make_dir("berth-bench-dockerd");
     if (e.dir.empty()) {
         error = std::string("mkdtemp: ") + std::strerror(errno);
@@ -162,12 +164,8 @@ std::optional<Engine> start_dockerd(const StartOptions& o, std::string& error) {
                    e.dir + "/docker.pid",
                    "--config-file",
                    e.dir + "/daemon.json",
-                   "--bridge=none",
-                   "--iptables=false",
-                   "--ip6tables=false",
-                   "--ip-masq=false",
-                   "--ip-forward=false",
-                   "--userland-proxy=false",
+                   "--cgroup-parent",
+                   "berth-bench-docker",
                    "--containerd-namespace",
                    "berth-bench",
                    "--containerd-plugins-namespace",
@@ -227,11 +225,12 @@ void stop_engine(Engine& e) {
         usleep(20'000);
     }
     e.pid = -1;
-    if (e.kind == "berthd") {  // its (empty) cgroup parent, in every hierarchy
+    {  // its (empty) cgroup parent, in every hierarchy
+        std::string parent = e.kind == "berthd" ? "berth-bench" : "berth-bench-docker";
         std::error_code ec;
-        std::filesystem::remove("/sys/fs/cgroup/berth-bench", ec);
+        std::filesystem::remove("/sys/fs/cgroup/" + parent, ec);
         for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec))
-            std::filesystem::remove(h.path() / "berth-bench", ec);
+            std::filesystem::remove(h.path() / parent, ec);
     }
     // What the daemon left mounted under its directory (dockerd keeps the host's netns bound in
     // exec/netns/default) is detached, deepest first; never rm through a mount.
