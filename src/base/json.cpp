@@ -1,5 +1,7 @@
 #include "base/json.hpp"
 
+#include <simdjson.h>
+
 #include <charconv>
 #include <cmath>
 
@@ -63,6 +65,18 @@ std::string json_array_of(const std::vector<std::string>& v) {
     for (const auto& s : v) w.value(s);
     w.end_array();
     return w.take();
+}
+
+std::map<std::string, std::string> json_string_map(std::string_view json) {
+    std::map<std::string, std::string> out;
+    simdjson::dom::parser p;
+    simdjson::dom::object obj;
+    if (json.empty() || p.parse(simdjson::padded_string(json)).get(obj)) return out;
+    for (auto [k, v] : obj) {
+        std::string_view s;
+        if (!v.get(s)) out.emplace(std::string(k), std::string(s));
+    }
+    return out;
 }
 
 }  // namespace berth

@@ -94,5 +94,8 @@ private:
 // {"k":"v",…} and ["a",…] of strings: labels, options and aliases as the store keeps them.
 std::string json_object_of(const std::map<std::string, std::string>& m);
 std::string json_array_of(const std::vector<std::string>& v);
+// The string members of a JSON object as the store keeps them ("" or anything unreadable reads
+// as empty; non-string members are left out).
+std::map<std::string, std::string> json_string_map(std::string_view json);
 
 }  // namespace berth

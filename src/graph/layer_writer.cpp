@@ -19,6 +19,7 @@
 #include "graph/tar_reader.hpp"
 #include "graph/tar_split.hpp"
 #include "kernel/fd.hpp"
+#include "kernel/files.hpp"
 #include "kernel/rootfs_path.hpp"
 
 namespace berth::graph {
@@ -70,86 +71,6 @@ std::string quoted(std::string_view s) {
 
 Error sys_error(std::string_view op, std::string_view rel) {
     return Error::last_sys(std::string(op) + " " + std::string(rel));
-}
-
-// ---- removal, confined to the tree ----
-
-// Unlinks every entry of `dirfd` that is not a directory; returns the name of a subdirectory
-// still there, or "" when none is left.
-Result<std::string> unlink_files(int dirfd) {
-    int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return fail(Error::last_sys("dup"));
-    DIR* d = fdopendir(dup);
-    if (!d) {
-        close(dup);
-        return fail(Error::last_sys("fdopendir"));
-    }
-    rewinddir(d);
-    std::string subdir;
-    Result<std::string> out = subdir;
-    while (dirent* de = readdir(d)) {
-        std::string_view n = de->d_name;
-        if (n == "." || n == "..") continue;
-        if (de->d_type != DT_DIR && unlinkat(dirfd, de->d_name, 0) == 0) continue;
-        if (de->d_type == DT_DIR || errno == EISDIR) {
-            if (subdir.empty()) subdir = n;
-        } else if (errno != ENOENT) {
-            out = fail(sys_error("remove", n));
-            break;
-        }
-    }
-    closedir(d);
-    if (out) out = subdir;
-    return out;
-}
-
-// Empties the directory `top`, never following a symlink and holding one directory fd at a
-// time (any depth works): it walks down with O_NOFOLLOW and back up through "..", checking
-// that ".." is the directory it came from.
-Result<> remove_contents(UniqueFd top) {
-    struct Parent {
-        std::string child;
-        dev_t dev;
-        ino_t ino;
-    };
-    std::vector<Parent> stack;
-    UniqueFd cur = std::move(top);
-    for (;;) {
-        auto sub = unlink_files(cur.get());
-        if (!sub) return fail(std::move(sub.error()));
-        struct stat st {};
-        if (!sub->empty()) {
-            if (fstat(cur.get(), &st) != 0) return fail(Error::last_sys("stat"));
-            UniqueFd child{
-                openat(cur.get(), sub->c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
-            if (!child) return fail(sys_error("open", *sub));
-            stack.push_back({std::move(*sub), st.st_dev, st.st_ino});
-            cur = std::move(child);
-            continue;
-        }
-        if (stack.empty()) return {};
-        UniqueFd parent{openat(cur.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-        if (!parent || fstat(parent.get(), &st) != 0 || st.st_dev != stack.back().dev ||
-            st.st_ino != stack.back().ino)
-            return fail(Error::internal("remove: directory moved while being removed"));
-        if (unlinkat(parent.get(), stack.back().child.c_str(), AT_REMOVEDIR) != 0 &&
-            errno != ENOENT)
-            return fail(sys_error("remove", stack.back().child));
-        stack.pop_back();
-        cur = std::move(parent);
-    }
-}
-
-// rm -rf of `name` in `dirfd`, not following symlinks; a missing name is not an error.
-Result<> remove_at(int dirfd, const std::string& name) {
-    if (unlinkat(dirfd, name.c_str(), 0) == 0 || errno == ENOENT) return {};
-    if (errno != EISDIR) return fail(sys_error("remove", name));
-    UniqueFd fd{openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
-    if (!fd) return fail(sys_error("open", name));
-    if (auto r = remove_contents(std::move(fd)); !r) return r;
-    if (unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
-        return fail(sys_error("remove", name));
-    return {};
 }
 
 // ---- extraction ----
@@ -332,7 +253,7 @@ Result<> Extractor::whiteout(int pfd, const std::string& parent, const std::stri
         return fail(Error::invalid("invalid whiteout " + quoted(e.path)));
     if (whiteouts_ == WhiteoutMode::apply) {
         cache_stale_ = true;
-        return remove_at(pfd, original);
+        return kernel::remove_at(pfd, original);
     }
     // A name this layer itself created stays: a whiteout hides lower layers only (OCI spec).
     if (mknodat(pfd, original.c_str(), S_IFCHR, makedev(0, 0)) != 0)
@@ -358,7 +279,7 @@ Result<> Extractor::remove_lower(int dirfd, const std::string& rel) {
     for (const auto& n : names) {
         std::string child = rel.empty() ? n : rel + "/" + n;
         if (!unpacked_.contains(child)) {
-            if (auto r = remove_at(dirfd, n); !r) return r;
+            if (auto r = kernel::remove_at(dirfd, n); !r) return r;
             continue;
         }
         UniqueFd sub{openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
@@ -418,7 +339,7 @@ Result<> Extractor::create(int pfd, const std::string& parent, const std::string
         if (split_ && S_ISREG(st.st_mode) && split_->references(rel_))
             if (auto r = keep_for_split(pfd, name); !r) return r;
         cache_stale_ = true;
-        if (auto r = remove_at(pfd, name); !r) return fail(std::move(r.error()).wrap(rel_));
+        if (auto r = kernel::remove_at(pfd, name); !r) return fail(std::move(r.error()).wrap(rel_));
     }
     mark_unpacked(rel_);
     switch (e.type) {
@@ -607,7 +528,7 @@ struct LayerWriter::State {
         extractor->close_all();
         if (root) {
             if (int fd = fcntl(root.get(), F_DUPFD_CLOEXEC, 0); fd >= 0)
-                (void)remove_contents(UniqueFd{fd});
+                (void)kernel::remove_contents(UniqueFd{fd});
             root.reset();
         }
         rmdir(dir.c_str());

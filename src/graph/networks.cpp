@@ -19,18 +19,6 @@ using sql::Stmt;
 using sql::text;
 
 // Our own columns: anything unreadable reads as empty rather than failing the listing.
-std::map<std::string, std::string> json_map(const std::string& json) {
-    std::map<std::string, std::string> out;
-    simdjson::dom::parser p;
-    simdjson::dom::object obj;
-    if (p.parse(simdjson::padded_string(json)).get(obj)) return out;
-    for (auto [k, v] : obj) {
-        std::string_view s;
-        if (!v.get(s)) out.emplace(std::string(k), std::string(s));
-    }
-    return out;
-}
-
 std::vector<std::string> json_list(const std::string& json) {
     std::vector<std::string> out;
     simdjson::dom::parser p;
@@ -61,8 +49,8 @@ NetworkRecord network_row(sqlite3_stmt* s) {
     n.attachable = sqlite3_column_int(s, 9) != 0;
     n.bridge = text(s, 10);
     n.mtu = sqlite3_column_int(s, 11);
-    n.labels = json_map(text(s, 12));
-    n.options = json_map(text(s, 13));
+    n.labels = json_string_map(text(s, 12));
+    n.options = json_string_map(text(s, 13));
     return n;
 }
 

@@ -4,22 +4,13 @@
 
 #include <simdjson.h>
 
+#include "base/json.hpp"
 #include "jobs/volumes.hpp"
 
 namespace berth::jobs {
 
 std::map<std::string, std::string> volume_labels(const graph::VolumeRecord& v) {
-    std::map<std::string, std::string> out;
-    if (!v.labels_json) return out;
-    simdjson::dom::parser p;
-    simdjson::padded_string s(*v.labels_json);
-    simdjson::dom::object obj;
-    if (p.parse(s).get(obj)) return out;
-    for (auto [k, val] : obj) {
-        std::string_view t;
-        if (!val.get(t)) out.emplace(std::string(k), std::string(t));
-    }
-    return out;
+    return v.labels_json ? json_string_map(*v.labels_json) : std::map<std::string, std::string>{};
 }
 
 bool volume_list_matches(const Filters& f, const graph::VolumeRecord& v, bool used) {

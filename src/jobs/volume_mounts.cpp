@@ -20,17 +20,7 @@ namespace berth::jobs {
 namespace {
 
 std::map<std::string, std::string> options_of(const graph::VolumeRecord& v) {
-    std::map<std::string, std::string> out;
-    if (!v.options_json) return out;
-    simdjson::dom::parser p;
-    simdjson::padded_string s(*v.options_json);
-    simdjson::dom::object obj;
-    if (p.parse(s).get(obj)) return out;
-    for (auto [k, val] : obj) {
-        std::string_view t;
-        if (!val.get(t)) out.emplace(std::string(k), std::string(t));
-    }
-    return out;
+    return v.options_json ? json_string_map(*v.options_json) : std::map<std::string, std::string>{};
 }
 
 }  // namespace

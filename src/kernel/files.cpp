@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "kernel/fd.hpp"
 
@@ -125,6 +126,90 @@ std::vector<std::string> remove_dangling_symlinks(const std::string& dir) {
         if (unlinkat(fd.get(), n.c_str(), 0) == 0) removed.push_back(dir + "/" + n);
     }
     return removed;
+}
+
+// ---- removal confined to a tree (image layers being extracted) ----
+
+// Unlinks every entry of `dirfd` that is not a directory; returns the name of a subdirectory
+// still there, or "" when none is left.
+namespace {
+
+Result<std::string> unlink_files(int dirfd) {
+    int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return fail(Error::last_sys("dup"));
+    DIR* d = fdopendir(dup);
+    if (!d) {
+        close(dup);
+        return fail(Error::last_sys("fdopendir"));
+    }
+    rewinddir(d);
+    std::string subdir;
+    Result<std::string> out = subdir;
+    while (dirent* de = readdir(d)) {
+        std::string_view n = de->d_name;
+        if (n == "." || n == "..") continue;
+        if (de->d_type != DT_DIR && unlinkat(dirfd, de->d_name, 0) == 0) continue;
+        if (de->d_type == DT_DIR || errno == EISDIR) {
+            if (subdir.empty()) subdir = n;
+        } else if (errno != ENOENT) {
+            out = fail(Error::last_sys("remove " + std::string(n)));
+            break;
+        }
+    }
+    closedir(d);
+    if (out) out = subdir;
+    return out;
+}
+
+}  // namespace
+
+// Empties the directory `top`, never following a symlink and holding one directory fd at a
+// time (any depth works): it walks down with O_NOFOLLOW and back up through "..", checking
+// that ".." is the directory it came from.
+Result<> remove_contents(UniqueFd top) {
+    struct Parent {
+        std::string child;
+        dev_t dev;
+        ino_t ino;
+    };
+    std::vector<Parent> stack;
+    UniqueFd cur = std::move(top);
+    for (;;) {
+        auto sub = unlink_files(cur.get());
+        if (!sub) return fail(std::move(sub.error()));
+        struct stat st {};
+        if (!sub->empty()) {
+            if (fstat(cur.get(), &st) != 0) return fail(Error::last_sys("stat"));
+            UniqueFd child{
+                openat(cur.get(), sub->c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+            if (!child) return fail(Error::last_sys("open " + *sub));
+            stack.push_back({std::move(*sub), st.st_dev, st.st_ino});
+            cur = std::move(child);
+            continue;
+        }
+        if (stack.empty()) return {};
+        UniqueFd parent{openat(cur.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+        if (!parent || fstat(parent.get(), &st) != 0 || st.st_dev != stack.back().dev ||
+            st.st_ino != stack.back().ino)
+            return fail(Error::internal("remove: directory moved while being removed"));
+        if (unlinkat(parent.get(), stack.back().child.c_str(), AT_REMOVEDIR) != 0 &&
+            errno != ENOENT)
+            return fail(Error::last_sys("remove " + stack.back().child));
+        stack.pop_back();
+        cur = std::move(parent);
+    }
+}
+
+// rm -rf of `name` in `dirfd`, not following symlinks; a missing name is not an error.
+Result<> remove_at(int dirfd, const std::string& name) {
+    if (unlinkat(dirfd, name.c_str(), 0) == 0 || errno == ENOENT) return {};
+    if (errno != EISDIR) return fail(Error::last_sys("remove " + name));
+    UniqueFd fd{openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+    if (!fd) return fail(Error::last_sys("open " + name));
+    if (auto r = remove_contents(std::move(fd)); !r) return r;
+    if (unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+        return fail(Error::last_sys("remove " + name));
+    return {};
 }
 
 }  // namespace berth::kernel

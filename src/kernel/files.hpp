@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "kernel/fd.hpp"
 
 namespace berth::kernel {
 
@@ -31,6 +32,12 @@ Result<std::vector<std::string>> directory_entries(int fd, const std::string& wh
 // user.*) or the source cannot read is left out instead of failing the copy.
 Result<> copy_metadata(int src, int dst, const struct stat& st, const std::string& where,
                        bool skip_unsupported_xattrs = false);
+// rm -rf of `name` in `dirfd`, never following a symlink; a missing name is not an error.
+Result<> remove_at(int dirfd, const std::string& name);
+// Empties the directory `top` holding one directory fd at a time (any depth): down with
+// O_NOFOLLOW, back up through "..", checking that ".." is the directory it came from.
+Result<> remove_contents(UniqueFd top);
+
 // Removes the symlinks in `dir` whose target is gone; returns their paths.
 std::vector<std::string> remove_dangling_symlinks(const std::string& dir);
 
