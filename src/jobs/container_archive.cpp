@@ -11,6 +11,7 @@
 
 #include "graph/layer_writer.hpp"
 #include "graph/tree_archive.hpp"
+#include "kernel/container_path.hpp"
 #include "kernel/user.hpp"
 
 namespace berth::jobs {
@@ -20,21 +21,7 @@ namespace {
 // Go's filepath.Join("/", p) then archive.PreserveTrailingDotOrSeparator: a clean absolute
 // path that keeps a trailing "/." or "/" the client gave (they mean "the contents of").
 std::string docker_abs_path(std::string_view p) {
-    std::vector<std::string_view> parts;
-    for (std::string_view rest = p; !rest.empty();) {
-        size_t slash = rest.find('/');
-        std::string_view c = rest.substr(0, slash);
-        rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
-        if (c.empty() || c == ".") continue;
-        if (c == "..") {
-            if (!parts.empty()) parts.pop_back();
-            continue;
-        }
-        parts.push_back(c);
-    }
-    std::string out;
-    for (auto c : parts) out += "/" + std::string(c);
-    if (out.empty()) out = "/";
+    std::string out = kernel::clean_absolute(p);
     bool dot = p.ends_with("/.") || p == ".";
     if (dot && !out.ends_with("/."))
         out += out == "/" ? "." : "/.";

@@ -27,24 +27,6 @@ Result<std::string> fd_path(int fd) {
     return out;
 }
 
-// Go's filepath.Clean of an absolute path: "/a/./b/../c/" → "/a/c" ("/" stays "/").
-std::string clean_absolute(std::string_view p) {
-    std::vector<std::string_view> parts;
-    while (!p.empty()) {
-        size_t slash = p.find('/');
-        std::string_view c = p.substr(0, slash);
-        p = slash == std::string_view::npos ? std::string_view{} : p.substr(slash + 1);
-        if (c.empty() || c == ".") continue;
-        if (c == "..") {
-            if (!parts.empty()) parts.pop_back();
-            continue;
-        }
-        parts.push_back(c);
-    }
-    std::string out;
-    for (auto c : parts) out += "/" + std::string(c);
-    return out.empty() ? "/" : out;
-}
 
 // Go's filepath.Base: the last element, trailing slashes ignored; "" → ".", "///" → "/".
 std::string base_name(std::string_view p) {
@@ -71,6 +53,25 @@ Result<std::string> link_target(int root_fd, int link_fd, std::string_view path)
 }
 
 }  // namespace
+
+// Go's filepath.Clean of an absolute path: "/a/./b/../c/" → "/a/c" ("/" stays "/").
+std::string clean_absolute(std::string_view p) {
+    std::vector<std::string_view> parts;
+    while (!p.empty()) {
+        size_t slash = p.find('/');
+        std::string_view c = p.substr(0, slash);
+        p = slash == std::string_view::npos ? std::string_view{} : p.substr(slash + 1);
+        if (c.empty() || c == ".") continue;
+        if (c == "..") {
+            if (!parts.empty()) parts.pop_back();
+            continue;
+        }
+        parts.push_back(c);
+    }
+    std::string out;
+    for (auto c : parts) out += "/" + std::string(c);
+    return out.empty() ? "/" : out;
+}
 
 Result<UniqueFd> open_dir_path(const std::string& path) {
     UniqueFd fd{::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};

@@ -15,6 +15,9 @@
 
 namespace berth::kernel {
 
+// Go's filepath.Clean of an absolute path: "/a/./b/../c/" → "/a/c" ("/" stays "/").
+std::string clean_absolute(std::string_view p);
+
 // An O_PATH directory fd on `path` in the daemon's mount namespace (a container's root).
 Result<UniqueFd> open_dir_path(const std::string& path);
 
