@@ -183,7 +183,7 @@ Result<ContainerNetworks::Joined> ContainerNetworks::attach(const std::string& i
         for (const auto& e : *rows) service_->release_endpoint(e.network_id, id);
     };
     for (const auto& row : *rows) {
-        auto e = service_->allocate_endpoint(row.network_id, id);
+        auto e = service_->allocate_endpoint(row);
         if (!e) {
             release_all();
             return fail(e.error());

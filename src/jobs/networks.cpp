@@ -733,15 +733,20 @@ Result<EndpointRecord> NetworkService::allocate_endpoint(const std::string& netw
     if (e == current->end())
         return fail(Error::not_found("container " + container_id + " has no endpoint on network " +
                                      network_id));
+    return allocate_endpoint(std::move(*e));
+}
+
+Result<EndpointRecord> NetworkService::allocate_endpoint(EndpointRecord row) {
+    const std::string& network_id = row.network_id;
     auto n = find(network_id);
     if (!n) return fail(n.error());
     Ipam* ipam = ipam_of(network_id);
-    if (n->driver != "bridge" || !ipam) return *e;
-    if (auto held = Ipv4Address::parse(e->ip); held && ipam->in_use(*held)) return *e;
+    if (n->driver != "bridge" || !ipam) return row;
+    if (auto held = Ipv4Address::parse(row.ip); held && ipam->in_use(*held)) return row;
     std::optional<Ipv4Address> ip;
-    if (!e->ip_requested.empty()) {
-        ip = Ipv4Address::parse(e->ip_requested);
-        if (!ip) return fail(Error::invalid("invalid IPv4 address: " + e->ip_requested));
+    if (!row.ip_requested.empty()) {
+        ip = Ipv4Address::parse(row.ip_requested);
+        if (!ip) return fail(Error::invalid("invalid IPv4 address: " + row.ip_requested));
         if (auto r = ipam->reserve(*ip); !r) return fail(r.error());
     } else if (auto any = ipam->allocate()) {
         ip = *any;
@@ -750,13 +755,13 @@ Result<EndpointRecord> NetworkService::allocate_endpoint(const std::string& netw
                                 "no available IPv4 addresses on this network's address pools: " +
                                     n->name + " (" + n->id + ")"));
     }
-    e->ip = ip->text();
-    e->mac = drivers::net::mac_text(drivers::net::mac_for(*ip));
-    if (auto r = store_.put_endpoint(*e); !r) {
+    row.ip = ip->text();
+    row.mac = drivers::net::mac_text(drivers::net::mac_for(*ip));
+    if (auto r = store_.put_endpoint(row); !r) {
         ipam->release(*ip);
         return fail(r.error());
     }
-    return *e;
+    return row;
 }
 
 void NetworkService::release_endpoint(const std::string& network_id,

@@ -129,6 +129,8 @@ class NetworkService {
     // ones give the row as it is.
     Result<graph::EndpointRecord> allocate_endpoint(const std::string& network_id,
                                                     const std::string& container_id);
+    // The same for a row the caller has just read (the start path reads them once).
+    Result<graph::EndpointRecord> allocate_endpoint(graph::EndpointRecord row);
     // Container stop: the address is free again; the row stays with ip "".
     void release_endpoint(const std::string& network_id, const std::string& container_id);
     // Container removal: its addresses and rows.
